@@ -1,0 +1,434 @@
+"""A training session driven one PyTorch call at a time.
+
+``Session`` owns the data, the model, the optimizer and their history. Each public method
+is one action of the lesson (forward, backward, zero_grad, step, train_step, run, undo,
+reset); each records the code it stands for in the transcript and leaves everything the
+UI needs in ``snapshot()``. No threads and no UI here: the runner thread calls these.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from playground.engine import analytic
+from playground.engine.checkpoint import Checkpoint, restore, take
+from playground.engine.devices import resolve_device
+from playground.engine.history import Recorder
+from playground.engine.models import Model, build_model, compute_loss, n_outputs_for
+from playground.engine.presets import Preset, TrainConfig
+from playground.engine.snapshot import KIND_BACKWARD, KIND_FORWARD, KIND_TRAIN
+from playground.engine.transcript import EPILOGUE, CodeStyle, Transcript, preamble
+
+UNDO_DEPTH = 128
+# settings that can change mid-training; anything else rebuilds the session
+LIVE_SETTINGS = {"lr", "momentum", "nesterov", "weight_decay", "betas", "accumulate",
+                 "scale_loss", "zero_grad", "max_steps", "until_loss", "batch_size"}
+
+
+class ActionError(RuntimeError):
+    """An action that cannot be done in the current state (the message says why)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    steps: int
+    reason: str  # "max_steps" | "converged" | "diverged" | "budget"
+    loss: float | None
+
+
+class Session:
+    """One exercise being trained. See the module docstring."""
+
+    def __init__(self, preset: Preset, config: TrainConfig | None = None, **overrides: Any) -> None:
+        self.preset = preset
+        self.cfg = (config or preset.config).with_overrides(**overrides)
+        self.device = resolve_device(self.cfg.device)
+        self._undo: deque[Checkpoint] = deque(maxlen=UNDO_DEPTH)
+        self._build()
+
+    # --- construction ---------------------------------------------------------------
+
+    def _build(self) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        ds = self.preset.build_dataset(cfg.seed)
+        if cfg.loss in ("bce", "ce") and ds.task != "classification":
+            raise ValueError(f"loss: {cfg.loss!r} needs class labels; {self.preset.name} is regression")
+        if cfg.batch_size > len(ds.train):
+            raise ValueError(f"batch_size: {cfg.batch_size} > {len(ds.train)} training samples")
+        self.dataset = ds
+        # the model draws its initial values from the global RNG right after the data,
+        # exactly as the exercises do
+        self.model: Model = build_model(
+            cfg.model, ds.n_features, n_outputs_for(cfg.loss, ds.n_classes), cfg.hidden,
+            cfg.activation, cfg.init, dict(cfg.init_values) or None,
+        ).to(self.device)
+        dev = self.device
+        self.x, self.y = ds.train.x.to(dev), ds.train.y.to(dev)
+        self.val = (ds.val.x.to(dev), ds.val.y.to(dev)) if ds.val is not None else None
+        self.optimizer = self._make_optimizer()
+        self.step_count = 0
+        self.cursor = 0  # index of the next micro-batch (over all epochs)
+        self.samples_seen = 0
+        self.backward_total = 0
+        self.counts = {n: 0 for n in self.model.params}
+        self.deltas: dict[str, torch.Tensor | None] = {n: None for n in self.model.params}
+        self.analytic_acc: dict[str, np.ndarray] | None = None
+        self.history = Recorder(dev)
+        self.val_history = Recorder(dev)
+        self.val_index: list[int] = []
+        self.status, self.message, self.diverged_at = "idle", "", None
+        self.last_loss: float | None = None
+        self.transcript = Transcript(preamble=self._preamble())
+        self._closed = None  # (true params, least-squares optimum), computed once per build
+
+    def _make_optimizer(self) -> torch.optim.Optimizer | None:
+        params = list(self.model.params.values())
+        cfg = self.cfg
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                   nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        return None  # "gd": p -= lr * p.grad by hand
+
+    @property
+    def batch_size(self) -> int:
+        return self.cfg.batch_size or len(self.x)
+
+    @property
+    def n_batches(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def _style(self) -> CodeStyle:
+        return CodeStyle(self.cfg, self.n_batches == 1, tuple(self.model.params))
+
+    def _preamble(self) -> str:
+        module_code = None
+        m = self.model
+        if m.kind in ("linear", "logistic"):
+            module_code = f"nn.Linear({self.dataset.n_features}, {m.n_outputs})"
+        elif m.kind == "softmax":
+            module_code = f"SoftmaxRegression({self.dataset.n_features}, {m.n_outputs})"
+        elif m.kind == "mlp":
+            module_code = "nn.Sequential(" + ", ".join(
+                f"nn.Linear({mod.in_features}, {mod.out_features})" if isinstance(mod, torch.nn.Linear)
+                else f"nn.{type(mod).__name__}()" for mod in m.module) + ")"
+        init = {n: p.detach().cpu().tolist() for n, p in m.params.items()}
+        return preamble(self.preset.title, self.cfg, str(self.device), self.x.cpu().tolist(),
+                        self.y.cpu().tolist(), self.batch_size, m.kind, module_code, init,
+                        m.n_outputs)
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _batch(self, c: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.n_batches == 1:
+            return self.x, self.y
+        j = c % self.n_batches
+        b = self.batch_size
+        return self.x[j * b:(j + 1) * b], self.y[j * b:(j + 1) * b]
+
+    def _loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return compute_loss(self.cfg.loss, self.model(xb), yb)
+
+    @property
+    def _scale(self) -> float:
+        return self.cfg.accumulate if self.cfg.accumulate > 1 and self.cfg.scale_loss else 1
+
+    def _backward_on(self, c: int, kind: int, track: bool) -> torch.Tensor:
+        xb, yb = self._batch(c)
+        loss = self._loss(xb, yb)
+        scaled = loss / self._scale if self._scale != 1 else loss
+        if track and self.model.is_linear:
+            self._track_analytic(xb, yb)
+        scaled.backward()
+        for n, p in self.model.params.items():
+            if p.grad is not None:
+                self.counts[n] += 1
+        self.backward_total += 1
+        self.samples_seen += len(xb)
+        self.cursor = c + 1
+        self.history.record(loss, self.step_count, kind)
+        return loss
+
+    def _track_analytic(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        values = {n: p.detach().cpu().numpy() for n, p in self.model.params.items()}
+        grad = analytic.affine_gradient(self.model.kind, self.cfg.loss, values,
+                                        xb.cpu().numpy(), yb.cpu().numpy())
+        grad = {n: g / self._scale for n, g in grad.items()}
+        if self.analytic_acc is None or all(p.grad is None for p in self.model.params.values()):
+            self.analytic_acc = grad
+        else:
+            self.analytic_acc = {n: self.analytic_acc[n] + g for n, g in grad.items()}
+
+    def _zero(self, set_to_none: bool) -> None:
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=set_to_none)
+        else:
+            for p in self.model.params.values():
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.zero_()
+        self.counts = dict.fromkeys(self.counts, 0)
+        self.analytic_acc = None
+
+    def _apply_step(self, track_delta: bool = True) -> None:
+        params = self.model.params
+        before = {n: p.detach().clone() for n, p in params.items()} if track_delta else None
+        if self.optimizer is not None:
+            self.optimizer.step()
+        else:
+            lr = self.cfg.lr
+            with torch.no_grad():
+                for p in params.values():
+                    if p.grad is not None:
+                        p -= lr * p.grad
+        if before is not None:
+            self.deltas = {n: params[n].detach() - before[n] for n in params}
+        self.step_count += 1
+        if self.val is not None:
+            with torch.no_grad():
+                self.val_history.record(self._loss(*self.val), self.step_count, KIND_TRAIN)
+            self.val_index.append(len(self.history))
+
+    def _push_undo(self) -> None:
+        self._undo.append(take(self))
+
+    # --- the actions ----------------------------------------------------------------
+
+    def forward(self) -> float:
+        """``loss = loss_fn(model(xb), yb)`` on the next micro-batch. ``.grad`` is untouched."""
+        xb, yb = self._batch(self.cursor)
+        with torch.no_grad():
+            loss = self._loss(xb, yb)
+        self.history.record(loss, self.step_count, KIND_FORWARD)
+        self.transcript.add("forward", self._style().forward(self.cursor))
+        self.last_loss = float(loss.item())
+        return self.last_loss
+
+    def backward(self) -> float:
+        """Forward on the next micro-batch, then ``loss.backward()``.
+
+        Every parameter's ``.grad`` ADDS this batch's gradient (``p.grad += dloss/dp``);
+        nothing resets it but ``zero_grad``. With K > 1 the loss is divided by K first, so
+        K backward passes sum to the gradient of the mean over the K micro-batches.
+        """
+        c = self.cursor
+        loss = self._backward_on(c, KIND_BACKWARD, track=True)
+        self.transcript.add("backward", self._style().backward(c))
+        self.last_loss = float(loss.item())
+        return self.last_loss
+
+    def zero_grad(self, set_to_none: bool | None = None) -> None:
+        """``p.grad.zero_()`` for every parameter, or ``p.grad = None`` (``set_to_none``)."""
+        if set_to_none is None:
+            set_to_none = self.cfg.zero_grad == "none"
+        self._zero(set_to_none)
+        self.transcript.add("zero_grad", self._style().zero_grad(set_to_none))
+
+    def step(self) -> None:
+        """One optimizer step with the gradients as they are; ``.grad`` is NOT cleared."""
+        if all(p.grad is None for p in self.model.params.values()):
+            raise ActionError("step: every .grad is None - call backward() first")
+        self._push_undo()
+        self._apply_step()
+        self.transcript.add("step", self._style().step())
+
+    def train_step(self) -> float:
+        """zero_grad, then K x (forward + backward), then step: one ordinary update."""
+        self._push_undo()
+        c0 = self.cursor
+        loss = self._train_step(track=True)
+        self._add_run_entry(1, c0)
+        self.last_loss = float(loss.item())
+        return self.last_loss
+
+    def _train_step(self, track: bool) -> torch.Tensor:
+        self._zero(self.cfg.zero_grad == "none")
+        total = None
+        for _ in range(self.cfg.accumulate):
+            loss = self._backward_on(self.cursor, KIND_TRAIN, track)
+            part = loss / self._scale if self._scale != 1 else loss
+            total = part if total is None else total + part
+        self._apply_step(track_delta=track)
+        assert total is not None
+        return total
+
+    def _add_run_entry(self, n: int, c0: int) -> None:
+        style = self._style()
+        set_none = self.cfg.zero_grad == "none"
+        entries = self.transcript.entries
+        last = entries[-1] if entries else None
+        k = self.cfg.accumulate
+        # consecutive train steps / runs merge into one loop in the transcript
+        if last is not None and last.run is not None:
+            pn, pc0 = last.run
+            if style.full_batch or pc0 + pn * k == c0:
+                n, c0 = pn + n, pc0
+                entries.pop()
+        label = "train step" if n == 1 else f"{n} train steps"
+        self.transcript.add(label, style.train_steps(n, c0, set_none), run=(n, c0))
+
+    def run(self, steps: int | None = None, until_loss: float | None = None,
+            time_budget: float | None = None) -> RunResult:
+        """Train steps until ``steps`` are done, the step loss is <= ``until_loss``, the
+        loss is not finite (reported as "diverged", not raised), or ``time_budget``
+        seconds have passed. On CUDA the loss is checked once per chunk of steps (no host
+        sync per step); a chunk that crossed a stop condition is replayed step by step from
+        its start, so the result is the same as checking every step.
+        """
+        steps = self.cfg.max_steps if steps is None else steps
+        until = self.cfg.until_loss if until_loss is None else until_loss
+        if steps <= 0:
+            return RunResult(0, "max_steps", self.last_loss)
+        self._push_undo()
+        start_step, c0 = self.step_count, self.cursor
+        deadline = None if time_budget is None else time.perf_counter() + time_budget
+        per_step_check = self.device.type == "cpu"
+        chunk = 1 if per_step_check else 16
+        reason = "max_steps"
+        while self.step_count - start_step < steps:
+            n = min(chunk, steps - (self.step_count - start_step))
+            if per_step_check:
+                reason = self._checked_step(until)
+            else:
+                reason = self._chunk(n, until)
+            if reason != "max_steps":
+                break
+            if deadline is not None and time.perf_counter() >= deadline:
+                reason = "budget"
+                break
+            if not per_step_check and chunk < 1024:
+                chunk *= 2
+        done = self.step_count - start_step
+        if done:
+            self._add_run_entry(done, c0)
+        self.history.flush()
+        self.last_loss = self.history.last()
+        if reason in ("max_steps", "budget") and self.step_count - start_step >= steps:
+            reason = "max_steps"
+        self.status = {"budget": "running", "max_steps": "idle"}.get(reason, reason)
+        return RunResult(done, reason, self.last_loss)
+
+    def _checked_step(self, until: float | None) -> str:
+        """One train step that looks at its loss before stepping (cheap on the CPU)."""
+        self._zero(self.cfg.zero_grad == "none")
+        total = 0.0
+        for _ in range(self.cfg.accumulate):
+            loss = self._backward_on(self.cursor, KIND_TRAIN, track=False)
+            total += loss.item() / self._scale
+        if not math.isfinite(total):
+            self._push_undo()  # `undo` returns to the last finite state
+            self._apply_step()
+            self._mark_diverged()
+            return "diverged"
+        self._apply_step()
+        if until is not None and total <= until:
+            self.message = f"converged at step {self.step_count}: loss {total:.3g} <= {until:g}"
+            return "converged"
+        return "max_steps"
+
+    def _chunk(self, n: int, until: float | None) -> str:
+        start = take(self)
+        first = len(self.history)
+        for _ in range(n):
+            self._train_step(track=False)
+        losses = self.history.tail(first)
+        k = self.cfg.accumulate
+        per_step = losses.reshape(-1, k).sum(axis=1) / self._scale
+        bad = ~np.isfinite(per_step)
+        hit = bad | (per_step <= until) if until is not None else bad
+        if not hit.any():
+            return "max_steps"
+        i = int(np.argmax(hit))
+        restore(self, start)  # replay up to the step that stops the run, checking it
+        for _ in range(i):
+            self._train_step(track=False)
+        return self._checked_step(until)
+
+    def _mark_diverged(self) -> None:
+        self.diverged_at = self.step_count
+        self.message = f"diverged at step {self.step_count} (lr too large?)"
+
+    def undo(self) -> bool:
+        """Restore parameters, gradients, optimizer state and counters to just before the
+        last parameter-changing action (step, train step, run, reset). False if none."""
+        if not self._undo:
+            return False
+        restore(self, self._undo.pop())
+        self.status = "idle"
+        return True
+
+    @property
+    def undo_depth(self) -> int:
+        return len(self._undo)
+
+    def reset(self) -> None:
+        """Re-initialise data, model and optimizer from the seed (undoable)."""
+        self._push_undo()
+        self._build()
+
+    # --- settings -------------------------------------------------------------------
+
+    def configure(self, **changes: Any) -> None:
+        """Change settings. Live ones (lr, momentum, K, ...) keep the training state;
+        anything else (model, loss, optimizer, seed, device ...) rebuilds the session."""
+        changes = {k: v for k, v in changes.items() if v is not None and getattr(self.cfg, k) != v}
+        if not changes:
+            return
+        new_cfg = self.cfg.with_overrides(**changes)
+        if set(changes) <= LIVE_SETTINGS:
+            old = self.cfg
+            if "batch_size" in changes and (changes["batch_size"] or len(self.x)) > len(self.x):
+                raise ValueError(f"batch_size: {changes['batch_size']} > {len(self.x)} training samples")
+            self.cfg = new_cfg
+            self._apply_live(old, changes)
+            return
+        device = resolve_device(new_cfg.device)
+        old_state = (self.cfg, self.device)
+        self.cfg, self.device = new_cfg, device
+        try:
+            self._build()
+        except Exception:
+            self.cfg, self.device = old_state
+            self._build()
+            raise
+        self._undo.clear()
+
+    def _apply_live(self, old: TrainConfig, changes: dict[str, Any]) -> None:
+        style = self._style()
+        for name in ("lr", "momentum", "nesterov", "weight_decay", "betas"):
+            if name in changes and self.optimizer is not None:
+                for group in self.optimizer.param_groups:
+                    group[name] = changes[name]
+            if name in changes:
+                self.transcript.add(f"set {name}", style.set_hyper(name, changes[name]))
+        if "accumulate" in changes:
+            self.transcript.add("set K", f"K = {self.cfg.accumulate}")
+        if "batch_size" in changes:
+            self.cursor = 0  # a new batch size starts a fresh walk over the data
+            self.transcript.add("set batch size",
+                                f"B, n_batches = {self.batch_size}, {self.n_batches}")
+
+    # --- output ---------------------------------------------------------------------
+
+    def export_script(self, path: str | Path) -> Path:
+        """Write the transcript as a runnable .py file."""
+        return self.transcript.export(path, EPILOGUE)
+
+    def script(self) -> str:
+        return self.transcript.script(EPILOGUE)
+
+    def snapshot(self):  # -> Snapshot (import kept local: snapshot building lives apart)
+        from playground.engine.view import build_snapshot
+
+        return build_snapshot(self)

@@ -1,0 +1,100 @@
+"""Frozen, tensor-free views of a training session.
+
+Everything here crosses the runner thread -> UI thread boundary, so it holds only plain
+Python numbers, strings, tuples and numpy arrays (copied, never shared with torch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Kinds of loss evaluations recorded in the history (``LossHistory.kind``).
+KIND_FORWARD = 0  # forward only: loss seen, no gradient
+KIND_BACKWARD = 1  # backward without a step (gradient accumulates)
+KIND_TRAIN = 2  # a full train step (zero_grad, forward, backward, step)
+
+
+@dataclass(frozen=True)
+class ParamView:
+    """One parameter as the user sees it: value, ``.grad`` and how it got there."""
+
+    name: str
+    shape: tuple[int, ...]
+    value: np.ndarray
+    grad: np.ndarray | None  # None when ``p.grad is None`` (never backwarded or zeroed to None)
+    backward_count: int  # backward passes accumulated in .grad since the last zero_grad
+    last_delta: np.ndarray | None  # value change made by the last optimizer step
+    analytic_grad: np.ndarray | None = None  # closed-form gradient of the accumulated loss
+
+
+@dataclass(frozen=True)
+class OptimizerView:
+    """Optimizer name, hyper-parameters and per-parameter state (momentum, Adam moments)."""
+
+    name: str
+    hyper: dict[str, float | bool]
+    state: dict[str, dict[str, np.ndarray | float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LossHistory:
+    """Every batch loss the session has computed, in order.
+
+    ``step`` is the optimizer step count at the time of the evaluation, ``kind`` one of
+    the ``KIND_*`` constants. ``val_loss`` holds the validation loss measured after each
+    optimizer step (empty when the preset has no validation split); ``val_step`` is that
+    step and ``val_index`` the number of batch losses recorded by then, so both curves can
+    share an x axis.
+    """
+
+    loss: np.ndarray
+    step: np.ndarray
+    kind: np.ndarray
+    val_loss: np.ndarray
+    val_step: np.ndarray
+    val_index: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.loss.shape[0])
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The whole visible state of a session at one moment."""
+
+    preset: str
+    title: str
+    task: str  # "regression" or "classification"
+    device: str
+    model: str
+    loss_name: str
+    lr: float
+    batch_size: int  # 0 = full batch
+    accumulate: int
+    seed: int
+    step: int  # optimizer steps taken
+    epoch: float  # passes over the training set consumed by backward()
+    backward_total: int
+    status: str  # idle | running | converged | diverged | max_steps
+    message: str  # one line for the status bar ("diverged at step 12 (lr too large?)")
+    params: tuple[ParamView, ...]
+    optimizer: OptimizerView
+    last_loss: float | None  # loss of the last forward/backward on a batch
+    train_loss: float | None  # loss on the whole training set at the current parameters
+    val_loss: float | None
+    accuracy: float | None  # training accuracy for classifiers
+    val_accuracy: float | None
+    history: LossHistory
+    true_params: dict[str, np.ndarray] | None  # the generating parameters, when known
+    closed_form: dict[str, np.ndarray] | None  # least-squares optimum (linear regression)
+    log: tuple[str, ...]  # the action log, one PyTorch statement block per action
+    undo_depth: int
+    diverged_at: int | None = None
+
+    def param(self, name: str) -> ParamView:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
