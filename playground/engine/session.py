@@ -89,6 +89,7 @@ class Session:
         self.last_loss: float | None = None
         self.transcript = Transcript(preamble=self._preamble())
         self._closed = None  # (true params, least-squares optimum), computed once per build
+        self._data_np = None  # the data as numpy for the fit view, made once per build
 
     def _make_optimizer(self) -> torch.optim.Optimizer | None:
         params = list(self.model.params.values())

@@ -61,6 +61,31 @@ class LossHistory:
 
 
 @dataclass(frozen=True)
+class FitView:
+    """The data and what the model makes of it, ready to draw.
+
+    ``pred`` is the model's output on the training inputs (a value for regression, the
+    probability of class 1 for classifiers). For one-feature regression ``line_x`` holds
+    sample points with the model (``line_y``), the true line and the least-squares line
+    evaluated on them; for two-feature classifiers ``grid_p`` holds P(class 1) on the
+    ``grid_x`` x ``grid_y`` lattice (rows follow ``grid_y``).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    pred: np.ndarray
+    val_x: np.ndarray | None = None
+    val_y: np.ndarray | None = None
+    line_x: np.ndarray | None = None
+    line_y: np.ndarray | None = None
+    true_y: np.ndarray | None = None
+    closed_y: np.ndarray | None = None
+    grid_x: np.ndarray | None = None
+    grid_y: np.ndarray | None = None
+    grid_p: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The whole visible state of a session at one moment."""
 
@@ -92,6 +117,8 @@ class Snapshot:
     log: tuple[str, ...]  # the action log, one PyTorch statement block per action
     undo_depth: int
     diverged_at: int | None = None
+    fit: FitView | None = None
+    description: str = ""
 
     def param(self, name: str) -> ParamView:
         for p in self.params:

@@ -10,7 +10,7 @@ import torch
 from playground.engine import analytic
 from playground.engine.devices import describe
 from playground.engine.models import predict_labels
-from playground.engine.snapshot import LossHistory, OptimizerView, ParamView, Snapshot
+from playground.engine.snapshot import FitView, LossHistory, OptimizerView, ParamView, Snapshot
 
 if TYPE_CHECKING:
     from playground.engine.session import Session
@@ -78,6 +78,66 @@ def true_and_closed_form(s: Session) -> tuple[dict[str, np.ndarray] | None, dict
     return truth, closed
 
 
+GRID = (48, 24)  # decision-boundary lattice (columns, rows)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _data_arrays(s: Session) -> dict[str, np.ndarray | None]:
+    """Static per build: the data as numpy, and the lattice / sample points to evaluate."""
+    ds = s.dataset
+    x, y = _readonly(ds.train.x.numpy().copy()), _readonly(ds.train.y.numpy().copy())
+    out: dict[str, np.ndarray | None] = {"x": x, "y": y, "val_x": None, "val_y": None}
+    if ds.val is not None:
+        out["val_x"] = _readonly(ds.val.x.numpy().copy())
+        out["val_y"] = _readonly(ds.val.y.numpy().copy())
+    d = x.shape[1]
+    if d == 1 and ds.task == "regression":
+        lo, hi = float(x.min()), float(x.max())
+        pad = 0.05 * (hi - lo or 1.0)
+        out["line_x"] = _readonly(np.linspace(lo - pad, hi + pad, 64, dtype=np.float32))
+    elif d == 2 and ds.task == "classification":
+        pad = 0.1 * (x.max(axis=0) - x.min(axis=0) + 1e-6)
+        lo, hi = x.min(axis=0) - pad, x.max(axis=0) + pad
+        out["grid_x"] = _readonly(np.linspace(lo[0], hi[0], GRID[0], dtype=np.float32))
+        out["grid_y"] = _readonly(np.linspace(lo[1], hi[1], GRID[1], dtype=np.float32))
+    return out
+
+
+def _prob(s: Session, out: torch.Tensor) -> torch.Tensor:
+    if s.cfg.loss == "ce":
+        return torch.softmax(out, dim=-1)[:, 1]
+    return torch.sigmoid(out)
+
+
+def fit_view(s: Session, truth, closed) -> FitView:
+    if s._data_np is None:
+        s._data_np = _data_arrays(s)
+    a = s._data_np
+    classify = s.dataset.task == "classification"
+    with torch.no_grad():
+        out = s.model(s.x)
+        pred = _prob(s, out) if classify else out
+        extra: dict[str, np.ndarray | None] = {}
+        if a.get("line_x") is not None:
+            lx = a["line_x"]
+            extra["line_x"] = lx
+            extra["line_y"] = _np(s.model(torch.tensor(lx).reshape(-1, 1).to(s.device)))
+            for key, params in (("true_y", truth), ("closed_y", closed)):
+                if params is not None:
+                    w, b = (np.asarray(v, dtype=np.float64).reshape(-1) for v in params.values())
+                    extra[key] = _readonly((lx * w[0] + b[0]).astype(np.float32))
+        if a.get("grid_x") is not None:
+            gx, gy = np.meshgrid(a["grid_x"], a["grid_y"])
+            pts = torch.tensor(np.stack([gx.ravel(), gy.ravel()], axis=1)).to(s.device)
+            extra["grid_x"], extra["grid_y"] = a["grid_x"], a["grid_y"]
+            extra["grid_p"] = _readonly(_np(_prob(s, s.model(pts))).reshape(gx.shape))
+    return FitView(x=a["x"], y=a["y"], pred=_np(pred), val_x=a["val_x"], val_y=a["val_y"], **extra)
+
+
 def build_snapshot(s: Session) -> Snapshot:
     s.history.flush()
     s.val_history.flush()
@@ -136,4 +196,6 @@ def build_snapshot(s: Session) -> Snapshot:
         log=s.transcript.lines(),
         undo_depth=s.undo_depth,
         diverged_at=s.diverged_at,
+        fit=fit_view(s, truth, closed),
+        description=s.preset.description,
     )
