@@ -1,0 +1,1 @@
+"""Textual user interface: app, screens and widgets (never imports torch directly)."""
