@@ -1,8 +1,8 @@
 """Loss history kept without a host sync per step.
 
-Losses are written into a small buffer on the session's device (a device-side copy, no
-``.item()``); the buffer is copied to the host in one transfer when it fills or when a
-snapshot is taken. Host storage grows by doubling and is never written below its length,
+Loss tensors are kept as they are, on the session's device (no ``.item()``); they are
+stacked and copied to the host in one transfer when 1024 are waiting or when a snapshot is
+taken. Host storage grows by doubling and is never written below its length,
 so views handed out in earlier snapshots stay valid and unchanged.
 """
 
@@ -47,7 +47,7 @@ class Recorder:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self._staged = torch.empty(_DEVICE_CHUNK, dtype=torch.float32, device=device)
+        self._staged: list[torch.Tensor] = []
         self._staged_meta: list[tuple[int, int]] = []
         self.loss = _Column(np.float32)
         self.step = _Column(np.int64)
@@ -58,10 +58,9 @@ class Recorder:
 
     def record(self, loss: torch.Tensor, step: int, kind: int) -> None:
         """Stage one loss (a 0-d tensor on the device): no host synchronisation."""
-        i = len(self._staged_meta)
-        self._staged[i] = loss.detach()
+        self._staged.append(loss.detach())
         self._staged_meta.append((step, kind))
-        if i + 1 == _DEVICE_CHUNK:
+        if len(self._staged) == _DEVICE_CHUNK:
             self.flush()
 
     def flush(self) -> None:
@@ -69,7 +68,8 @@ class Recorder:
         k = len(self._staged_meta)
         if not k:
             return
-        self.loss.extend(self._staged[:k].cpu().numpy())
+        self.loss.extend(torch.stack(self._staged).float().cpu().numpy())
+        self._staged.clear()
         meta = np.asarray(self._staged_meta, dtype=np.int64)
         self.step.extend(meta[:, 0])
         self.kind.extend(meta[:, 1].astype(np.int8))
@@ -92,4 +92,3 @@ class Recorder:
     def to(self, device: torch.device) -> None:
         self.flush()
         self.device = device
-        self._staged = torch.empty(_DEVICE_CHUNK, dtype=torch.float32, device=device)

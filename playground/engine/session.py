@@ -8,7 +8,6 @@ UI needs in ``snapshot()``. No threads and no UI here: the runner thread calls t
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -90,6 +89,7 @@ class Session:
         self.transcript = Transcript(preamble=self._preamble())
         self._closed = None  # (true params, least-squares optimum), computed once per build
         self._data_np = None  # the data as numpy for the fit view, made once per build
+        self._prev: list[torch.Tensor] | None = None  # parameters before the last fast step
 
     def _make_optimizer(self) -> torch.optim.Optimizer | None:
         params = list(self.model.params.values())
@@ -160,8 +160,12 @@ class Session:
         self.history.record(loss, self.step_count, kind)
         return loss
 
-    def _track_analytic(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        values = {n: p.detach().cpu().numpy() for n, p in self.model.params.items()}
+    def _track_analytic(self, xb: torch.Tensor, yb: torch.Tensor,
+                        at: dict[str, torch.Tensor] | None = None) -> None:
+        """Add the hand-derived gradient of this batch's (scaled) loss at the parameters
+        ``at`` (default: the current ones) to the running analytic total."""
+        source = at or {n: p for n, p in self.model.params.items()}
+        values = {n: t.detach().cpu().numpy() for n, t in source.items()}
         grad = analytic.affine_gradient(self.model.kind, self.cfg.loss, values,
                                         xb.cpu().numpy(), yb.cpu().numpy())
         grad = {n: g / self._scale for n, g in grad.items()}
@@ -283,9 +287,13 @@ class Session:
             time_budget: float | None = None) -> RunResult:
         """Train steps until ``steps`` are done, the step loss is <= ``until_loss``, the
         loss is not finite (reported as "diverged", not raised), or ``time_budget``
-        seconds have passed. On CUDA the loss is checked once per chunk of steps (no host
-        sync per step); a chunk that crossed a stop condition is replayed step by step from
-        its start, so the result is the same as checking every step.
+        seconds have passed.
+
+        No host sync per step: losses stay on the device and are looked at once per chunk
+        of steps. A chunk that crossed a stop condition is replayed from its start up to
+        the step that crossed it, so the result is the same as checking every step. The
+        validation loss is measured once at the end of the call (single actions measure
+        it after every step).
         """
         steps = self.cfg.max_steps if steps is None else steps
         until = self.cfg.until_loss if until_loss is None else until_loss
@@ -294,55 +302,91 @@ class Session:
         self._push_undo()
         start_step, c0 = self.step_count, self.cursor
         deadline = None if time_budget is None else time.perf_counter() + time_budget
-        per_step_check = self.device.type == "cpu"
-        chunk = 1 if per_step_check else 16
-        reason = "max_steps"
-        while self.step_count - start_step < steps:
+        chunk, reason = 16, "max_steps"
+        while reason == "max_steps" and self.step_count - start_step < steps:
             n = min(chunk, steps - (self.step_count - start_step))
-            if per_step_check:
-                reason = self._checked_step(until)
-            else:
-                reason = self._chunk(n, until)
-            if reason != "max_steps":
-                break
-            if deadline is not None and time.perf_counter() >= deadline:
+            reason = self._chunk(n, until, deadline)
+            if reason == "max_steps" and deadline is not None and time.perf_counter() >= deadline:
                 reason = "budget"
-                break
-            if not per_step_check and chunk < 1024:
-                chunk *= 2
+            chunk = min(2 * chunk, 1024)
         done = self.step_count - start_step
         if done:
             self._add_run_entry(done, c0)
-        self.history.flush()
+            self._finish_fast_steps()
         self.last_loss = self.history.last()
-        if reason in ("max_steps", "budget") and self.step_count - start_step >= steps:
+        if reason == "budget" and done >= steps:
             reason = "max_steps"
         self.status = {"budget": "running", "max_steps": "idle"}.get(reason, reason)
         return RunResult(done, reason, self.last_loss)
 
-    def _checked_step(self, until: float | None) -> str:
-        """One train step that looks at its loss before stepping (cheap on the CPU)."""
-        self._zero(self.cfg.zero_grad == "none")
-        total = 0.0
-        for _ in range(self.cfg.accumulate):
-            loss = self._backward_on(self.cursor, KIND_TRAIN, track=False)
-            total += loss.item() / self._scale
-        if not math.isfinite(total):
-            self._push_undo()  # `undo` returns to the last finite state
-            self._apply_step()
-            self._mark_diverged()
-            return "diverged"
-        self._apply_step()
-        if until is not None and total <= until:
-            self.message = f"converged at step {self.step_count}: loss {total:.3g} <= {until:g}"
-            return "converged"
-        return "max_steps"
+    def _fast_steps(self, n: int, deadline: float | None) -> int:
+        """Up to ``n`` train steps with nothing per step but the training itself and a
+        device-side copy of the loss (no .item(), no validation, no clones)."""
+        params = list(self.model.params.values())
+        if self._prev is None or len(self._prev) != len(params):
+            self._prev = [torch.empty_like(p) for p in params]
+        prev, opt, lr = self._prev, self.optimizer, self.cfg.lr
+        # detached views share storage with the parameters, which are updated in place
+        values = [p.detach() for p in params]
+        full = self.n_batches == 1
+        k, scale = self.cfg.accumulate, self._scale
+        set_none = self.cfg.zero_grad == "none"
+        loss_name, model, record = self.cfg.loss, self.model, self.history.record
+        done = 0
+        for _ in range(n):
+            if opt is not None:
+                opt.zero_grad(set_to_none=set_none)
+            else:
+                for p in params:
+                    if set_none:
+                        p.grad = None
+                    elif p.grad is not None:
+                        p.grad.zero_()
+            for _ in range(k):
+                xb, yb = (self.x, self.y) if full else self._batch(self.cursor)
+                loss = compute_loss(loss_name, model(xb), yb)
+                (loss / scale if scale != 1 else loss).backward()
+                record(loss, self.step_count, KIND_TRAIN)
+                self.cursor += 1
+                self.samples_seen += xb.shape[0]
+            torch._foreach_copy_(prev, values)
+            if opt is not None:
+                opt.step()
+            else:
+                with torch.no_grad():
+                    for p in params:
+                        if p.grad is not None:
+                            p -= lr * p.grad
+            self.step_count += 1
+            done += 1
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        self.backward_total += done * k
+        return done
 
-    def _chunk(self, n: int, until: float | None) -> str:
+    def _finish_fast_steps(self) -> None:
+        """Counters, delta and validation loss as single steps would have left them."""
+        k = self.cfg.accumulate
+        params = self.model.params
+        self.counts = {n: (k if p.grad is not None else 0) for n, p in params.items()}
+        if self._prev is not None:
+            self.deltas = {n: p.detach() - q for (n, p), q in zip(params.items(), self._prev,
+                                                                   strict=True)}
+        self.analytic_acc = None
+        if self.model.is_linear:
+            # the gradient now in .grad is that of the last step's micro-batches
+            for i in range(k):
+                xb, yb = self._batch(self.cursor - k + i)
+                self._track_analytic(xb, yb, at=dict(zip(params, self._prev or [], strict=False)))
+        if self.val is not None:
+            with torch.no_grad():
+                self.val_history.record(self._loss(*self.val), self.step_count, KIND_TRAIN)
+            self.val_index.append(len(self.history))
+
+    def _chunk(self, n: int, until: float | None, deadline: float | None) -> str:
         start = take(self)
         first = len(self.history)
-        for _ in range(n):
-            self._train_step(track=False)
+        done = self._fast_steps(n, deadline)
         losses = self.history.tail(first)
         k = self.cfg.accumulate
         per_step = losses.reshape(-1, k).sum(axis=1) / self._scale
@@ -351,10 +395,20 @@ class Session:
         if not hit.any():
             return "max_steps"
         i = int(np.argmax(hit))
-        restore(self, start)  # replay up to the step that stops the run, checking it
-        for _ in range(i):
-            self._train_step(track=False)
-        return self._checked_step(until)
+        if i + 1 < done or bad[i]:
+            # replay from the chunk's start up to the step that stops the run
+            restore(self, start)
+            self._fast_steps(i, None)
+        if bad[i]:
+            self._push_undo()  # `undo` returns to the last finite state
+            self._fast_steps(1, None)
+            self._mark_diverged()
+            return "diverged"
+        if i + 1 < done:
+            self._fast_steps(1, None)
+        self.message = (f"converged at step {self.step_count}: loss {float(per_step[i]):.3g}"
+                        f" <= {until:g}")
+        return "converged"
 
     def _mark_diverged(self) -> None:
         self.diverged_at = self.step_count
