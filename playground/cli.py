@@ -41,7 +41,9 @@ def _positive_float(text: str) -> float:
 
 
 def _add_session_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+    p.add_argument(
+        "--device", default=None, help="auto | cpu | cuda | cuda:N | mps (default: auto)"
+    )
     p.add_argument("--seed", type=int, default=None, help="seed for data and initial weights")
 
 
@@ -56,33 +58,57 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("preset", nargs="?", default=None, help="preset name or .toml file")
     _add_session_options(tui)
     tui.add_argument("--resume", metavar="FILE", default=None, help="resume a saved session")
-    tui.add_argument("--fps", type=_positive_float, default=None,
-                     help="snapshots per second while running (lower it on slow links)")
+    tui.add_argument(
+        "--fps",
+        type=_positive_float,
+        default=None,
+        help="snapshots per second while running (lower it on slow links)",
+    )
 
     sub.add_parser("presets", help="list the presets")
 
     run = sub.add_parser("run", help="train a preset headless")
     run.add_argument("preset", help="preset name or .toml file")
-    run.add_argument("--steps", type=_positive_int, default=None, help="train steps (default: the preset's)")
-    run.add_argument("--until-loss", type=float, default=None, metavar="TOL",
-                     help="stop once a step's loss is <= TOL")
+    run.add_argument(
+        "--steps", type=_positive_int, default=None, help="train steps (default: the preset's)"
+    )
+    run.add_argument(
+        "--until-loss",
+        type=float,
+        default=None,
+        metavar="TOL",
+        help="stop once a step's loss is <= TOL",
+    )
     run.add_argument("--lr", type=_positive_float, default=None)
     run.add_argument("--momentum", type=float, default=None)
     run.add_argument("--optimizer", default=None, help="gd | sgd | adam")
     run.add_argument("--model", default=None, help="scalar | linear | logistic | softmax | mlp")
     run.add_argument("--loss", default=None, help="mse | sse | bce | ce")
     run.add_argument("--batch-size", type=_positive_int, default=None, help="0 = full batch")
-    run.add_argument("--accumulate", type=_positive_int, default=None, metavar="K",
-                     help="backward passes (micro-batches) per optimizer step")
+    run.add_argument(
+        "--accumulate",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="backward passes (micro-batches) per optimizer step",
+    )
     _add_session_options(run)
     run.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     run.add_argument("--every", type=_positive_int, default=None, help="print every N steps")
-    run.add_argument("--export-script", metavar="FILE", default=None,
-                     help="write the session as a runnable .py file")
+    run.add_argument(
+        "--export-script",
+        metavar="FILE",
+        default=None,
+        help="write the session as a runnable .py file",
+    )
     run.add_argument("--export-csv", metavar="FILE", default=None, help="write the loss history")
     run.add_argument("--save", metavar="FILE", default=None, help="save the session to FILE")
-    run.add_argument("--resume", metavar="FILE", default=None,
-                     help="continue a saved session instead of starting PRESET afresh")
+    run.add_argument(
+        "--resume",
+        metavar="FILE",
+        default=None,
+        help="continue a saved session instead of starting PRESET afresh",
+    )
 
     try:
         from playground import cli_grad
@@ -134,15 +160,29 @@ def cmd_presets() -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     from playground.ui import make_app
 
-    app = make_app(preset=args.preset, device=args.device or "auto", seed=args.seed,
-                   resume=args.resume, fps=args.fps)
+    app = make_app(
+        preset=args.preset,
+        device=args.device or "auto",
+        seed=args.seed,
+        resume=args.resume,
+        fps=args.fps,
+    )
     app.run()
     return int(getattr(app, "return_code", 0) or 0)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("lr", "momentum", "optimizer", "model", "loss", "batch_size", "accumulate", "seed",
-            "device")
+    keys = (
+        "lr",
+        "momentum",
+        "optimizer",
+        "model",
+        "loss",
+        "batch_size",
+        "accumulate",
+        "seed",
+        "device",
+    )
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 
@@ -192,8 +232,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = sys.stdout
     header = ("step", "epoch", "loss", "train_loss", "val_loss", "accuracy")
     if not args.json:
-        print(f"{session.preset.title}\n{session.snapshot().device}, lr {session.cfg.lr:g}, "
-              f"{session.cfg.optimizer}, {session.cfg.loss}", file=out)
+        print(
+            f"{session.preset.title}\n{session.snapshot().device}, lr {session.cfg.lr:g}, "
+            f"{session.cfg.optimizer}, {session.cfg.loss}",
+            file=out,
+        )
         print("  ".join(f"{h:>12}" for h in header), file=out)
     done, reason = 0, "max_steps"
     while done < steps:
@@ -221,14 +264,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         save_session(session, args.save)
     summary = {
-        "preset": snap.preset, "reason": reason, "steps": snap.step, "message": snap.message,
-        "final": final, "true": _params(snap.true_params), "closed_form": _params(snap.closed_form),
-        "train_loss": snap.train_loss, "val_loss": snap.val_loss, "accuracy": snap.accuracy,
+        "preset": snap.preset,
+        "reason": reason,
+        "steps": snap.step,
+        "message": snap.message,
+        "final": final,
+        "true": _params(snap.true_params),
+        "closed_form": _params(snap.closed_form),
+        "train_loss": snap.train_loss,
+        "val_loss": snap.val_loss,
+        "accuracy": snap.accuracy,
     }
     if args.json:
         print(json.dumps({"summary": summary}), file=out)
         return 0
-    print(f"\nstopped ({reason.replace('_', ' ')}) after {snap.step} steps. {snap.message}".rstrip(), file=out)
+    print(
+        f"\nstopped ({reason.replace('_', ' ')}) after {snap.step} steps. {snap.message}".rstrip(),
+        file=out,
+    )
     names = [p.name for p in snap.params]
     cols = [("final", final), ("true", summary["true"]), ("least squares", summary["closed_form"])]
     cols = [(label, vals) for label, vals in cols if vals]

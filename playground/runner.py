@@ -24,8 +24,16 @@ from typing import Any
 
 # --- commands (UI -> runner) ------------------------------------------------------------
 
-ACTIONS = ("forward", "backward", "zero_grad", "zero_grad_none", "step", "train_step", "undo",
-           "reset")
+ACTIONS = (
+    "forward",
+    "backward",
+    "zero_grad",
+    "zero_grad_none",
+    "step",
+    "train_step",
+    "undo",
+    "reset",
+)
 
 
 @dataclass(frozen=True)
@@ -142,8 +150,13 @@ class Result(Event):
 class Runner:
     """Owns the session on one thread. See the module docstring."""
 
-    def __init__(self, publish: Callable[[Event], None], max_rate: float = 25.0,
-                 slice_s: float = 0.04, device: str | None = None) -> None:
+    def __init__(
+        self,
+        publish: Callable[[Event], None],
+        max_rate: float = 25.0,
+        slice_s: float = 0.04,
+        device: str | None = None,
+    ) -> None:
         self._publish = publish
         self._queue: queue.Queue[Command] = queue.Queue()
         self._thread = threading.Thread(target=self._main, name="playground-runner", daemon=True)
@@ -183,8 +196,9 @@ class Runner:
 
         from playground.engine.devices import available_devices
 
-        self._publish(Ready(torch.__version__, tuple(available_devices()),
-                            time.perf_counter() - t0))
+        self._publish(
+            Ready(torch.__version__, tuple(available_devices()), time.perf_counter() - t0)
+        )
         while True:
             if self._running:
                 try:
@@ -202,7 +216,9 @@ class Runner:
     def _apply(self, cmd: Command) -> None:
         from playground.engine.checkpoint import restore, take
 
-        before = take(self.session) if self.session is not None and not isinstance(cmd, Load) else None
+        before = (
+            take(self.session) if self.session is not None and not isinstance(cmd, Load) else None
+        )
         try:
             self._dispatch(cmd)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none is fatal

@@ -57,8 +57,14 @@ def take(s: Session) -> Checkpoint:
         samples_seen=s.samples_seen,
         backward_total=s.backward_total,
         analytic_acc=s.analytic_acc,
-        history=(s.history, len(s.history), s.val_history, len(s.val_history), s.val_index,
-                 len(s.val_index)),
+        history=(
+            s.history,
+            len(s.history),
+            s.val_history,
+            len(s.val_history),
+            s.val_index,
+            len(s.val_index),
+        ),
         transcript=(s.transcript, list(s.transcript.entries)),
         hyper=_hyper(s),
         status=(s.status, s.message, s.diverged_at, s.last_loss),
@@ -67,8 +73,10 @@ def take(s: Session) -> Checkpoint:
 
 
 def _hyper(s: Session) -> dict[str, Any]:
-    return {k: getattr(s.cfg, k) for k in ("lr", "momentum", "nesterov", "weight_decay", "betas",
-                                              "accumulate", "batch_size")}
+    return {
+        k: getattr(s.cfg, k)
+        for k in ("lr", "momentum", "nesterov", "weight_decay", "betas", "accumulate", "batch_size")
+    }
 
 
 def restore(s: Session, c: Checkpoint) -> None:

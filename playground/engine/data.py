@@ -171,7 +171,7 @@ def _circle(n: int, noise: float, g: torch.Generator) -> tuple[torch.Tensor, tor
 
 
 def _xor(n: int, noise: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    x = (torch.rand(n, 2, generator=g) * 10 - 5)
+    x = torch.rand(n, 2, generator=g) * 10 - 5
     # keep points off the axes so the quadrants are clear, as the playground does
     x = x + torch.sign(x) * 0.3
     y = ((x[:, 0] * x[:, 1]) > 0).float()
@@ -203,7 +203,9 @@ def _blobs(n: int, noise: float, g: torch.Generator) -> tuple[torch.Tensor, torc
     return torch.cat([a, b]), torch.cat([torch.ones(half), torch.zeros(n - half)])
 
 
-CLASSIFICATION_SETS: dict[str, Callable[[int, float, torch.Generator], tuple[torch.Tensor, torch.Tensor]]] = {
+CLASSIFICATION_SETS: dict[
+    str, Callable[[int, float, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+] = {
     "two_gaussians": _two_gaussians,
     "circle": _circle,
     "xor": _xor,
@@ -217,7 +219,9 @@ def classification_2d(
 ) -> Dataset:
     """A 2-D two-class set of the TensorFlow Playground, shuffled and split."""
     if shape not in CLASSIFICATION_SETS:
-        raise DataError("data.shape", f"unknown shape {shape!r}; choose one of {sorted(CLASSIFICATION_SETS)}")
+        raise DataError(
+            "data.shape", f"unknown shape {shape!r}; choose one of {sorted(CLASSIFICATION_SETS)}"
+        )
     g = torch.Generator().manual_seed(seed)
     x, y = CLASSIFICATION_SETS[shape](n, noise, g)
     perm = torch.randperm(n, generator=g)
@@ -236,7 +240,9 @@ def read_csv(path: Path, x_columns: list[str], y_column: str) -> tuple[torch.Ten
             header = reader.fieldnames or []
             missing = [c for c in [*x_columns, y_column] if c not in header]
             if missing:
-                raise DataError("data.csv", f"{path.name} has no column(s) {missing}; header is {header}")
+                raise DataError(
+                    "data.csv", f"{path.name} has no column(s) {missing}; header is {header}"
+                )
             rows = list(reader)
     except OSError as exc:
         raise DataError("data.csv", f"cannot read {path}: {exc.strerror or exc}") from exc
@@ -263,7 +269,9 @@ def inline_split(x: Any, y: Any, field: str) -> Split:
     if xt.numel() == 0:
         raise DataError(f"{field}.x", "is empty")
     if xt.dim() not in (1, 2):
-        raise DataError(f"{field}.x", f"must be a list of numbers or of rows, got {xt.dim()} levels")
+        raise DataError(
+            f"{field}.x", f"must be a list of numbers or of rows, got {xt.dim()} levels"
+        )
     if yt.dim() != 1:
         raise DataError(f"{field}.y", "must be a flat list of numbers")
     xt = _as_2d(xt)
@@ -294,7 +302,9 @@ def split_fraction(split: Split, val_fraction: float, seed: int) -> tuple[Split,
     if n_val <= 0:
         return split, None
     if n_val >= n:
-        raise DataError("data.val_fraction", f"{val_fraction} leaves no training samples out of {n}")
+        raise DataError(
+            "data.val_fraction", f"{val_fraction} leaves no training samples out of {n}"
+        )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = perm[:n_val], perm[n_val:]
     return Split(split.x[train_idx], split.y[train_idx]), Split(split.x[val_idx], split.y[val_idx])

@@ -35,12 +35,18 @@ def resolve_device(name: str = "auto") -> torch.device:
             f"device {name!r} is not a device name; available: {', '.join(available)}"
         ) from exc
     if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device()) if "cuda" in available else device
+        device = (
+            torch.device("cuda", torch.cuda.current_device()) if "cuda" in available else device
+        )
     canonical = f"{device.type}:{device.index}" if device.index is not None else device.type
     if canonical not in available and device.type not in ("cpu",):
-        raise DeviceError(f"device {name!r} is not available here; available: {', '.join(available)}")
+        raise DeviceError(
+            f"device {name!r} is not available here; available: {', '.join(available)}"
+        )
     if device.type == "cpu" and device.index not in (None, 0):
-        raise DeviceError(f"device {name!r} is not available here; available: {', '.join(available)}")
+        raise DeviceError(
+            f"device {name!r} is not available here; available: {', '.join(available)}"
+        )
     return device
 
 

@@ -29,6 +29,13 @@ def write_loss_csv(session: Session, path: str | Path) -> Path:
         losses, steps, kinds = h.loss.view(), h.step.view(), h.kind.view()
         for i in range(len(losses)):
             val = val_at.get(i + 1, "")
-            w.writerow([i, int(steps[i]), KIND_NAMES.get(int(kinds[i]), "?"),
-                        repr(float(losses[i])), repr(val) if val != "" else ""])
+            w.writerow(
+                [
+                    i,
+                    int(steps[i]),
+                    KIND_NAMES.get(int(kinds[i]), "?"),
+                    repr(float(losses[i])),
+                    repr(val) if val != "" else "",
+                ]
+            )
     return p

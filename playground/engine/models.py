@@ -80,7 +80,9 @@ def build_model(
     module: nn.Module | None
     if kind == "scalar":
         if n_outputs != 1:
-            raise ValueError("the scalar w, b model has one output; use 'softmax' or 'mlp' for 'ce'")
+            raise ValueError(
+                "the scalar w, b model has one output; use 'softmax' or 'mlp' for 'ce'"
+            )
         draw = torch.rand if init == "rand" else torch.randn
         params = {"w": draw(n_features), "b": draw(1)}
         for p in params.values():

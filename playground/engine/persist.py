@@ -66,7 +66,9 @@ def _opt_state(prefix: str, state: dict[str, Any] | None, arrays: dict[str, np.n
     return out
 
 
-def _tensors(prefix: str, values: dict[str, torch.Tensor | None], arrays: dict[str, np.ndarray]) -> dict[str, str | None]:
+def _tensors(
+    prefix: str, values: dict[str, torch.Tensor | None], arrays: dict[str, np.ndarray]
+) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name, t in values.items():
         if t is None:
@@ -171,7 +173,9 @@ class _Reader:
         if not isinstance(self.doc, dict) or self.doc.get("format") != FORMAT:
             raise self.error("not a playground session file (format field)")
         if self.doc.get("version") != VERSION:
-            raise self.error(f"version {self.doc.get('version')!r} is not supported (expected {VERSION})")
+            raise self.error(
+                f"version {self.doc.get('version')!r} is not supported (expected {VERSION})"
+            )
 
     def error(self, reason: str) -> SessionFileError:
         return SessionFileError(f"{self.path.name}: {reason}")
@@ -189,17 +193,22 @@ class _Reader:
             raise self.error(f"array {key!r} ({what}) is missing")
         a = self.arrays[key]
         if like is not None and tuple(a.shape) != tuple(like.shape):
-            raise self.error(f"{what}: shape {tuple(a.shape)} does not match the model's "
-                             f"{tuple(like.shape)}")
+            raise self.error(
+                f"{what}: shape {tuple(a.shape)} does not match the model's {tuple(like.shape)}"
+            )
         if a.dtype.kind not in "fiub":
             raise self.error(f"{what}: unsupported dtype {a.dtype}")
         return a
 
-    def tensors(self, doc: Any, session: Any, what: str, allow_none: bool) -> dict[str, torch.Tensor | None]:
+    def tensors(
+        self, doc: Any, session: Any, what: str, allow_none: bool
+    ) -> dict[str, torch.Tensor | None]:
         params = session.model.params
         if not isinstance(doc, dict) or set(doc) != set(params):
-            raise self.error(f"{what}: parameter names {sorted(doc) if isinstance(doc, dict) else doc!r}"
-                             f" do not match the model's {sorted(params)}")
+            raise self.error(
+                f"{what}: parameter names {sorted(doc) if isinstance(doc, dict) else doc!r}"
+                f" do not match the model's {sorted(params)}"
+            )
         out: dict[str, torch.Tensor | None] = {}
         for name, key in doc.items():
             if key is None:
@@ -223,8 +232,10 @@ class _Reader:
             restored: dict[str, Any] = {}
             for key, value in entry.items():
                 if isinstance(value, dict):
-                    restored[key] = torch.tensor(self.array(value.get("array"), None, f"optimizer {key}"),
-                                                 device=session.device)
+                    restored[key] = torch.tensor(
+                        self.array(value.get("array"), None, f"optimizer {key}"),
+                        device=session.device,
+                    )
                 else:
                     restored[key] = value
             state[int(idx)] = restored
@@ -240,7 +251,9 @@ def load_session(path: str | Path, device: str | None = None) -> Any:
     cfg_doc = r.field(doc, "config", dict)
     known = {f.name for f in fields(TrainConfig)}
     try:
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_doc.items() if k in known}
+        values = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_doc.items() if k in known
+        }
         if "init_values" in values:
             values["init_values"] = tuple(tuple(x) for x in values["init_values"])
         if device:
@@ -254,8 +267,11 @@ def load_session(path: str | Path, device: str | None = None) -> Any:
     preset_doc = r.field(doc, "preset", dict)
     try:
         ppath = Path(str(preset_doc.get("path", "")))
-        preset = load_preset(ppath) if ppath.suffix == ".toml" and ppath.exists() else \
-            find_preset(str(preset_doc.get("name", "")))
+        preset = (
+            load_preset(ppath)
+            if ppath.suffix == ".toml" and ppath.exists()
+            else find_preset(str(preset_doc.get("name", "")))
+        )
     except PresetError as exc:
         raise r.error(f"its preset cannot be loaded: {exc}") from exc
     try:
@@ -315,8 +331,12 @@ def _apply(r: _Reader, doc: dict[str, Any], s: Any) -> None:
 def _read_entries(r: _Reader, raw: list[Any]) -> list[Entry]:
     entries = []
     for item in raw:
-        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
-                and isinstance(item[1], str)):
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and isinstance(item[1], str)
+        ):
             raise r.error("transcript entry malformed")
         run = tuple(item[2]) if isinstance(item[2], list) and len(item[2]) == 2 else None
         entries.append(Entry(item[0], item[1], run))  # type: ignore[arg-type]
@@ -344,11 +364,18 @@ def _read_checkpoint(r: _Reader, level: Any, s: Any, base: Checkpoint, _hyper: A
     hist = base.history
     return replace(
         base,
-        values=values, grads=grads, deltas=deltas, optimizer=opt,
+        values=values,
+        grads=grads,
+        deltas=deltas,
+        optimizer=opt,
         counts=dict(r.field(level, "counts", dict)),
-        step_count=counters[0], cursor=counters[1], samples_seen=counters[2],
-        backward_total=counters[3], analytic_acc=None,
+        step_count=counters[0],
+        cursor=counters[1],
+        samples_seen=counters[2],
+        backward_total=counters[3],
+        analytic_acc=None,
         history=(hist[0], lengths[0], hist[2], lengths[1], hist[4], lengths[2]),
         transcript=(base.transcript[0], _read_entries(r, r.field(level, "entries", list))),
-        hyper=hyper, status=tuple(status),
+        hyper=hyper,
+        status=tuple(status),
     )

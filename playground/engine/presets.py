@@ -81,29 +81,50 @@ class TrainConfig:
         checks: list[tuple[bool, str]] = [
             (self.model in MODELS, f"model: {self.model!r} is not one of {', '.join(MODELS)}"),
             (self.loss in LOSSES, f"loss: {self.loss!r} is not one of {', '.join(LOSSES)}"),
-            (self.optimizer in OPTIMIZERS,
-             f"optimizer: {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}"),
-            (self.activation in ACTIVATIONS,
-             f"activation: {self.activation!r} is not one of {', '.join(ACTIVATIONS)}"),
-            (self.zero_grad in ZERO_MODES, f"zero_grad: {self.zero_grad!r} is not 'zero' or 'none'"),
+            (
+                self.optimizer in OPTIMIZERS,
+                f"optimizer: {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}",
+            ),
+            (
+                self.activation in ACTIVATIONS,
+                f"activation: {self.activation!r} is not one of {', '.join(ACTIVATIONS)}",
+            ),
+            (
+                self.zero_grad in ZERO_MODES,
+                f"zero_grad: {self.zero_grad!r} is not 'zero' or 'none'",
+            ),
             (self.init in INIT_DISTS, f"init: {self.init!r} is not one of {', '.join(INIT_DISTS)}"),
             (_finite(self.lr) and self.lr > 0, f"lr: {self.lr!r} must be a positive number"),
-            (_finite(self.momentum) and 0 <= self.momentum < 1,
-             f"momentum: {self.momentum!r} must be in [0, 1)"),
-            (_finite(self.weight_decay) and self.weight_decay >= 0,
-             f"weight_decay: {self.weight_decay!r} must be >= 0"),
+            (
+                _finite(self.momentum) and 0 <= self.momentum < 1,
+                f"momentum: {self.momentum!r} must be in [0, 1)",
+            ),
+            (
+                _finite(self.weight_decay) and self.weight_decay >= 0,
+                f"weight_decay: {self.weight_decay!r} must be >= 0",
+            ),
             (not self.nesterov or self.momentum > 0, "nesterov: needs momentum > 0"),
-            (_is_int(self.batch_size) and self.batch_size >= 0,
-             f"batch_size: {self.batch_size!r} must be an integer >= 0 (0 = full batch)"),
-            (_is_int(self.accumulate) and self.accumulate >= 1,
-             f"accumulate: {self.accumulate!r} must be an integer >= 1"),
-            (_is_int(self.max_steps) and self.max_steps >= 1,
-             f"max_steps: {self.max_steps!r} must be an integer >= 1"),
-            (self.until_loss is None or (_finite(self.until_loss) and self.until_loss >= 0),
-             f"until_loss: {self.until_loss!r} must be a number >= 0"),
+            (
+                _is_int(self.batch_size) and self.batch_size >= 0,
+                f"batch_size: {self.batch_size!r} must be an integer >= 0 (0 = full batch)",
+            ),
+            (
+                _is_int(self.accumulate) and self.accumulate >= 1,
+                f"accumulate: {self.accumulate!r} must be an integer >= 1",
+            ),
+            (
+                _is_int(self.max_steps) and self.max_steps >= 1,
+                f"max_steps: {self.max_steps!r} must be an integer >= 1",
+            ),
+            (
+                self.until_loss is None or (_finite(self.until_loss) and self.until_loss >= 0),
+                f"until_loss: {self.until_loss!r} must be a number >= 0",
+            ),
             (_is_int(self.seed), f"seed: {self.seed!r} must be an integer"),
-            (all(_is_int(h) and h >= 1 for h in self.hidden) and len(self.hidden) >= 1,
-             f"hidden: {list(self.hidden)!r} must be a list of positive integers"),
+            (
+                all(_is_int(h) and h >= 1 for h in self.hidden) and len(self.hidden) >= 1,
+                f"hidden: {list(self.hidden)!r} must be a list of positive integers",
+            ),
             (isinstance(self.device, str) and bool(self.device), "device: must be a name"),
         ]
         for ok, message in checks:
@@ -224,8 +245,21 @@ def preset_infos(directory: Path | None = None) -> tuple[list[PresetInfo], list[
 
 
 _TRAIN_KEYS = {
-    "loss", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "betas", "batch_size",
-    "accumulate", "scale_loss", "zero_grad", "max_steps", "until_loss", "seed", "device",
+    "loss",
+    "optimizer",
+    "lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "betas",
+    "batch_size",
+    "accumulate",
+    "scale_loss",
+    "zero_grad",
+    "max_steps",
+    "until_loss",
+    "seed",
+    "device",
 }
 _MODEL_KEYS = {"kind", "hidden", "activation", "init"}
 
@@ -243,8 +277,11 @@ def _config_from(doc: dict[str, Any], file: str) -> TrainConfig:
     for section, table, allowed in (("model", model, _MODEL_KEYS), ("train", train, _TRAIN_KEYS)):
         unknown = sorted(set(table) - allowed)
         if unknown:
-            raise PresetError(file, f"{section}.{unknown[0]}",
-                              f"unknown key; allowed: {', '.join(sorted(allowed))}")
+            raise PresetError(
+                file,
+                f"{section}.{unknown[0]}",
+                f"unknown key; allowed: {', '.join(sorted(allowed))}",
+            )
     values: dict[str, Any] = {k: v for k, v in train.items()}
     if "kind" in model:
         values["model"] = model["kind"]
@@ -289,8 +326,9 @@ def load_preset(path: Path | str) -> Preset:
     path = Path(path)
     doc = _read_toml(path)
     file = path.name
-    unknown = sorted(set(doc) - {"name", "title", "description", "source", "data", "model",
-                                 "train", "expected"})
+    unknown = sorted(
+        set(doc) - {"name", "title", "description", "source", "data", "model", "train", "expected"}
+    )
     if unknown:
         raise PresetError(file, unknown[0], "unknown top-level key")
     info = preset_info(path)
@@ -302,8 +340,14 @@ def load_preset(path: Path | str) -> Preset:
         raise PresetError(file, "data.kind", f"{kind!r} is not one of {', '.join(DATA_KINDS)}")
     expected = _table(doc, "expected", file)
     preset = Preset(
-        name=info.name, title=info.title, description=info.description, source=info.source,
-        path=path, data=dict(data), config=_config_from(doc, file), expected=dict(expected),
+        name=info.name,
+        title=info.title,
+        description=info.description,
+        source=info.source,
+        path=path,
+        data=dict(data),
+        config=_config_from(doc, file),
+        expected=dict(expected),
     )
     dataset = preset.build_dataset()  # validates the data now, not when a session starts
     _check_model_fits(preset, dataset)
@@ -313,15 +357,21 @@ def load_preset(path: Path | str) -> Preset:
 def _check_model_fits(preset: Preset, dataset: Dataset) -> None:
     cfg, file = preset.config, preset.path.name
     if cfg.loss in ("bce", "ce") and dataset.task != "classification":
-        raise PresetError(file, "train.loss",
-                          f"{cfg.loss!r} needs class labels; this data is a regression set")
+        raise PresetError(
+            file, "train.loss", f"{cfg.loss!r} needs class labels; this data is a regression set"
+        )
     if cfg.loss == "bce" and dataset.n_classes > 2:
-        raise PresetError(file, "train.loss", f"'bce' is for 2 classes, data has {dataset.n_classes}")
+        raise PresetError(
+            file, "train.loss", f"'bce' is for 2 classes, data has {dataset.n_classes}"
+        )
     if cfg.model == "softmax" and cfg.loss != "ce":
         raise PresetError(file, "train.loss", "the softmax model is trained with 'ce'")
     if cfg.batch_size > len(dataset.train):
-        raise PresetError(file, "train.batch_size",
-                          f"{cfg.batch_size} is larger than the {len(dataset.train)} training samples")
+        raise PresetError(
+            file,
+            "train.batch_size",
+            f"{cfg.batch_size} is larger than the {len(dataset.train)} training samples",
+        )
 
 
 def load_presets(directory: Path | None = None) -> tuple[dict[str, Preset], list[PresetError]]:
@@ -335,8 +385,11 @@ def load_presets(directory: Path | None = None) -> tuple[dict[str, Preset], list
             errors.append(exc)
             continue
         if p.name in presets:
-            errors.append(PresetError(path.name, "name", f"{p.name!r} is already used by "
-                                      f"{presets[p.name].path.name}"))
+            errors.append(
+                PresetError(
+                    path.name, "name", f"{p.name!r} is already used by {presets[p.name].path.name}"
+                )
+            )
             continue
         presets[p.name] = p
     return presets, errors
@@ -365,16 +418,36 @@ _DATA_KEYS: dict[str, set[str]] = {
     "classification_2d": {"shape", "n", "noise", "val_fraction"},
 }
 _DATA_TYPES: dict[str, tuple[type, ...]] = {
-    "n_train": (int,), "n_val": (int,), "n_test": (int,), "n": (int,), "d": (int,),
-    "sigma": (int, float), "w_star": (int, float), "b_star": (int, float),
-    "w_scale": (int, float), "b_scale": (int, float), "noise": (int, float),
-    "val_fraction": (int, float), "threshold": (bool,), "shape": (str,), "task": (str,),
-    "path": (str,), "y_column": (str,), "x_range": (list,), "x_columns": (list,),
+    "n_train": (int,),
+    "n_val": (int,),
+    "n_test": (int,),
+    "n": (int,),
+    "d": (int,),
+    "sigma": (int, float),
+    "w_star": (int, float),
+    "b_star": (int, float),
+    "w_scale": (int, float),
+    "b_scale": (int, float),
+    "noise": (int, float),
+    "val_fraction": (int, float),
+    "threshold": (bool,),
+    "shape": (str,),
+    "task": (str,),
+    "path": (str,),
+    "y_column": (str,),
+    "x_range": (list,),
+    "x_columns": (list,),
 }
 
 # lower bounds of the numeric data fields
 _DATA_MIN: dict[str, float] = {
-    "n_train": 1, "n": 2, "d": 1, "n_val": 0, "n_test": 0, "sigma": 0.0, "noise": 0.0,
+    "n_train": 1,
+    "n": 2,
+    "d": 1,
+    "n_val": 0,
+    "n_test": 0,
+    "sigma": 0.0,
+    "noise": 0.0,
     "val_fraction": 0.0,
 }
 
@@ -388,13 +461,18 @@ def _build_dataset(preset: Preset, seed: int) -> Dataset:
     kind = spec.pop("kind", "inline")
     unknown = sorted(set(spec) - _DATA_KEYS[kind])
     if unknown:
-        raise d.DataError(f"data.{unknown[0]}",
-                          f"unknown key for kind {kind!r}; allowed: {', '.join(sorted(_DATA_KEYS[kind]))}")
+        raise d.DataError(
+            f"data.{unknown[0]}",
+            f"unknown key for kind {kind!r}; allowed: {', '.join(sorted(_DATA_KEYS[kind]))}",
+        )
     for key, value in spec.items():
         types = _DATA_TYPES.get(key)
-        if types and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
-            raise d.DataError(f"data.{key}", f"must be {' or '.join(t.__name__ for t in types)}, "
-                              f"got {value!r}")
+        if types and (
+            not isinstance(value, types) or (bool not in types and isinstance(value, bool))
+        ):
+            raise d.DataError(
+                f"data.{key}", f"must be {' or '.join(t.__name__ for t in types)}, got {value!r}"
+            )
         low = _DATA_MIN.get(key)
         if low is not None and not (_finite(value) and value >= low):
             raise d.DataError(f"data.{key}", f"{value!r} must be a number >= {low}")
@@ -432,12 +510,17 @@ def _build_dataset(preset: Preset, seed: int) -> Dataset:
     if "val_x" in spec or "val_y" in spec:
         val = d.inline_split(spec.get("val_x", []), spec.get("val_y", []), "data.val")
         if val.x.shape[1] != train.x.shape[1]:
-            raise d.DataError("data.val_x", f"has {val.x.shape[1]} features, x has {train.x.shape[1]}")
+            raise d.DataError(
+                "data.val_x", f"has {val.x.shape[1]} features, x has {train.x.shape[1]}"
+            )
     elif vf:
         train, val = d.split_fraction(train, vf, seed)
     true_params = None
     if "true_w" in spec:
-        true_params = {"w": torch.tensor(spec["true_w"], dtype=torch.float32).reshape(-1).numpy(),
-                       "b": torch.tensor([spec.get("true_b", 0.0)], dtype=torch.float32).numpy()}
-    return d.Dataset(train=train, val=val, test=None, task=task, n_classes=n_classes,
-                     true_params=true_params)
+        true_params = {
+            "w": torch.tensor(spec["true_w"], dtype=torch.float32).reshape(-1).numpy(),
+            "b": torch.tensor([spec.get("true_b", 0.0)], dtype=torch.float32).numpy(),
+        }
+    return d.Dataset(
+        train=train, val=val, test=None, task=task, n_classes=n_classes, true_params=true_params
+    )

@@ -28,8 +28,19 @@ from playground.engine.transcript import EPILOGUE, CodeStyle, Transcript, preamb
 
 UNDO_DEPTH = 128
 # settings that can change mid-training; anything else rebuilds the session
-LIVE_SETTINGS = {"lr", "momentum", "nesterov", "weight_decay", "betas", "accumulate",
-                 "scale_loss", "zero_grad", "max_steps", "until_loss", "batch_size"}
+LIVE_SETTINGS = {
+    "lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "betas",
+    "accumulate",
+    "scale_loss",
+    "zero_grad",
+    "max_steps",
+    "until_loss",
+    "batch_size",
+}
 
 
 class ActionError(RuntimeError):
@@ -60,15 +71,22 @@ class Session:
         torch.manual_seed(cfg.seed)
         ds = self.preset.build_dataset(cfg.seed)
         if cfg.loss in ("bce", "ce") and ds.task != "classification":
-            raise ValueError(f"loss: {cfg.loss!r} needs class labels; {self.preset.name} is regression")
+            raise ValueError(
+                f"loss: {cfg.loss!r} needs class labels; {self.preset.name} is regression"
+            )
         if cfg.batch_size > len(ds.train):
             raise ValueError(f"batch_size: {cfg.batch_size} > {len(ds.train)} training samples")
         self.dataset = ds
         # the model draws its initial values from the global RNG right after the data,
         # exactly as the exercises do
         self.model: Model = build_model(
-            cfg.model, ds.n_features, n_outputs_for(cfg.loss, ds.n_classes), cfg.hidden,
-            cfg.activation, cfg.init, dict(cfg.init_values) or None,
+            cfg.model,
+            ds.n_features,
+            n_outputs_for(cfg.loss, ds.n_classes),
+            cfg.hidden,
+            cfg.activation,
+            cfg.init,
+            dict(cfg.init_values) or None,
         ).to(self.device)
         dev = self.device
         self.x, self.y = ds.train.x.to(dev), ds.train.y.to(dev)
@@ -95,10 +113,17 @@ class Session:
         params = list(self.model.params.values())
         cfg = self.cfg
         if cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                                   nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+            return torch.optim.SGD(
+                params,
+                lr=cfg.lr,
+                momentum=cfg.momentum,
+                nesterov=cfg.nesterov,
+                weight_decay=cfg.weight_decay,
+            )
         if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+            return torch.optim.Adam(
+                params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+            )
         return None  # "gd": p -= lr * p.grad by hand
 
     @property
@@ -120,13 +145,29 @@ class Session:
         elif m.kind == "softmax":
             module_code = f"SoftmaxRegression({self.dataset.n_features}, {m.n_outputs})"
         elif m.kind == "mlp":
-            module_code = "nn.Sequential(" + ", ".join(
-                f"nn.Linear({mod.in_features}, {mod.out_features})" if isinstance(mod, torch.nn.Linear)
-                else f"nn.{type(mod).__name__}()" for mod in m.module) + ")"
+            module_code = (
+                "nn.Sequential("
+                + ", ".join(
+                    f"nn.Linear({mod.in_features}, {mod.out_features})"
+                    if isinstance(mod, torch.nn.Linear)
+                    else f"nn.{type(mod).__name__}()"
+                    for mod in m.module
+                )
+                + ")"
+            )
         init = {n: p.detach().cpu().tolist() for n, p in m.params.items()}
-        return preamble(self.preset.title, self.cfg, str(self.device), self.x.cpu().tolist(),
-                        self.y.cpu().tolist(), self.batch_size, m.kind, module_code, init,
-                        m.n_outputs)
+        return preamble(
+            self.preset.title,
+            self.cfg,
+            str(self.device),
+            self.x.cpu().tolist(),
+            self.y.cpu().tolist(),
+            self.batch_size,
+            m.kind,
+            module_code,
+            init,
+            m.n_outputs,
+        )
 
     # --- helpers --------------------------------------------------------------------
 
@@ -135,7 +176,7 @@ class Session:
             return self.x, self.y
         j = c % self.n_batches
         b = self.batch_size
-        return self.x[j * b:(j + 1) * b], self.y[j * b:(j + 1) * b]
+        return self.x[j * b : (j + 1) * b], self.y[j * b : (j + 1) * b]
 
     def _loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return compute_loss(self.cfg.loss, self.model(xb), yb)
@@ -160,14 +201,16 @@ class Session:
         self.history.record(loss, self.step_count, kind)
         return loss
 
-    def _track_analytic(self, xb: torch.Tensor, yb: torch.Tensor,
-                        at: dict[str, torch.Tensor] | None = None) -> None:
+    def _track_analytic(
+        self, xb: torch.Tensor, yb: torch.Tensor, at: dict[str, torch.Tensor] | None = None
+    ) -> None:
         """Add the hand-derived gradient of this batch's (scaled) loss at the parameters
         ``at`` (default: the current ones) to the running analytic total."""
         source = at or {n: p for n, p in self.model.params.items()}
         values = {n: t.detach().cpu().numpy() for n, t in source.items()}
-        grad = analytic.affine_gradient(self.model.kind, self.cfg.loss, values,
-                                        xb.cpu().numpy(), yb.cpu().numpy())
+        grad = analytic.affine_gradient(
+            self.model.kind, self.cfg.loss, values, xb.cpu().numpy(), yb.cpu().numpy()
+        )
         grad = {n: g / self._scale for n, g in grad.items()}
         if self.analytic_acc is None or all(p.grad is None for p in self.model.params.values()):
             self.analytic_acc = grad
@@ -283,8 +326,12 @@ class Session:
         label = "train step" if n == 1 else f"{n} train steps"
         self.transcript.add(label, style.train_steps(n, c0, set_none), run=(n, c0))
 
-    def run(self, steps: int | None = None, until_loss: float | None = None,
-            time_budget: float | None = None) -> RunResult:
+    def run(
+        self,
+        steps: int | None = None,
+        until_loss: float | None = None,
+        time_budget: float | None = None,
+    ) -> RunResult:
         """Train steps until ``steps`` are done, the step loss is <= ``until_loss``, the
         loss is not finite (reported as "diverged", not raised), or ``time_budget``
         seconds have passed.
@@ -370,8 +417,9 @@ class Session:
         params = self.model.params
         self.counts = {n: (k if p.grad is not None else 0) for n, p in params.items()}
         if self._prev is not None:
-            self.deltas = {n: p.detach() - q for (n, p), q in zip(params.items(), self._prev,
-                                                                   strict=True)}
+            self.deltas = {
+                n: p.detach() - q for (n, p), q in zip(params.items(), self._prev, strict=True)
+            }
         self.analytic_acc = None
         if self.model.is_linear:
             # the gradient now in .grad is that of the last step's micro-batches
@@ -406,8 +454,9 @@ class Session:
             return "diverged"
         if i + 1 < done:
             self._fast_steps(1, None)
-        self.message = (f"converged at step {self.step_count}: loss {float(per_step[i]):.3g}"
-                        f" <= {until:g}")
+        self.message = (
+            f"converged at step {self.step_count}: loss {float(per_step[i]):.3g} <= {until:g}"
+        )
         return "converged"
 
     def _mark_diverged(self) -> None:
@@ -444,7 +493,9 @@ class Session:
         if set(changes) <= LIVE_SETTINGS:
             old = self.cfg
             if "batch_size" in changes and (changes["batch_size"] or len(self.x)) > len(self.x):
-                raise ValueError(f"batch_size: {changes['batch_size']} > {len(self.x)} training samples")
+                raise ValueError(
+                    f"batch_size: {changes['batch_size']} > {len(self.x)} training samples"
+                )
             self.cfg = new_cfg
             self._apply_live(old, changes)
             return
@@ -471,8 +522,9 @@ class Session:
             self.transcript.add("set K", f"K = {self.cfg.accumulate}")
         if "batch_size" in changes:
             self.cursor = 0  # a new batch size starts a fresh walk over the data
-            self.transcript.add("set batch size",
-                                f"B, n_batches = {self.batch_size}, {self.n_batches}")
+            self.transcript.add(
+                "set batch size", f"B, n_batches = {self.batch_size}, {self.n_batches}"
+            )
 
     # --- output ---------------------------------------------------------------------
 

@@ -89,7 +89,11 @@ class CodeStyle:
 
     def set_hyper(self, name: str, value: float | bool) -> str:
         if self.cfg.optimizer == "gd":
-            return f"{name} = {value!r}" if name == "lr" else f"# {name} = {value!r} (no effect by hand)"
+            return (
+                f"{name} = {value!r}"
+                if name == "lr"
+                else f"# {name} = {value!r} (no effect by hand)"
+            )
         return f"for group in opt.param_groups:\n    group[{name!r}] = {value!r}"
 
 
@@ -196,8 +200,11 @@ def preamble(
         ]
     else:
         assert module_code is not None
-        lines += [f"model = {module_code}.to(device)", "params = list(model.parameters())",
-                  "with torch.no_grad():"]
+        lines += [
+            f"model = {module_code}.to(device)",
+            "params = list(model.parameters())",
+            "with torch.no_grad():",
+        ]
         for i, (name, value) in enumerate(init.items()):
             lines.append(f"    params[{i}].copy_(torch.tensor({_literal(value)}))  # {name}")
         squeeze = ".squeeze(-1)" if n_outputs == 1 else ""
@@ -208,8 +215,15 @@ def preamble(
         "bce": "F.binary_cross_entropy(torch.sigmoid(out), target)",
         "ce": "F.cross_entropy(out, target.long())",
     }[cfg.loss]
-    lines += ["", "", "def loss_fn(out, target):", f"    return {loss_code}", "", "",
-              f"lr = {cfg.lr!r}"]
+    lines += [
+        "",
+        "",
+        "def loss_fn(out, target):",
+        f"    return {loss_code}",
+        "",
+        "",
+        f"lr = {cfg.lr!r}",
+    ]
     if cfg.optimizer == "sgd":
         lines.append(
             f"opt = torch.optim.SGD(params, lr=lr, momentum={cfg.momentum!r}, "
@@ -223,8 +237,4 @@ def preamble(
     return "\n".join(lines)
 
 
-EPILOGUE = (
-    "print('final parameters:')\n"
-    "for p in params:\n"
-    "    print(p.detach().cpu().tolist())\n"
-)
+EPILOGUE = "print('final parameters:')\nfor p in params:\n    print(p.detach().cpu().tolist())\n"

@@ -40,9 +40,12 @@ def optimizer_view(s: Session) -> OptimizerView:
     cfg = s.cfg
     if s.optimizer is None:
         return OptimizerView("gd (by hand: p -= lr * p.grad)", {"lr": cfg.lr})
-    hyper = {k: v for k, v in s.optimizer.param_groups[0].items()
-             if isinstance(v, (int, float, bool)) and k in (
-                 "lr", "momentum", "nesterov", "weight_decay", "dampening", "eps")}
+    hyper = {
+        k: v
+        for k, v in s.optimizer.param_groups[0].items()
+        if isinstance(v, (int, float, bool))
+        and k in ("lr", "momentum", "nesterov", "weight_decay", "dampening", "eps")
+    }
     if "betas" in s.optimizer.param_groups[0]:
         b1, b2 = s.optimizer.param_groups[0]["betas"]
         hyper.update(beta1=b1, beta2=b2)
@@ -60,7 +63,9 @@ def optimizer_view(s: Session) -> OptimizerView:
     return OptimizerView(f"torch.optim.{name}", hyper, state)
 
 
-def true_and_closed_form(s: Session) -> tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]:
+def true_and_closed_form(
+    s: Session,
+) -> tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]:
     kind = s.model.kind
     if kind not in ("scalar", "linear", "logistic"):
         return None, None
@@ -143,15 +148,17 @@ def build_snapshot(s: Session) -> Snapshot:
     s.val_history.flush()
     params = []
     for n, p in s.model.params.items():
-        params.append(ParamView(
-            name=n,
-            shape=tuple(p.shape),
-            value=_np(p),
-            grad=_np(p.grad),
-            backward_count=s.counts[n],
-            last_delta=_np(s.deltas[n]),
-            analytic_grad=(s.analytic_acc or {}).get(n) if s.model.is_linear else None,
-        ))
+        params.append(
+            ParamView(
+                name=n,
+                shape=tuple(p.shape),
+                value=_np(p),
+                grad=_np(p.grad),
+                backward_count=s.counts[n],
+                last_delta=_np(s.deltas[n]),
+                analytic_grad=(s.analytic_acc or {}).get(n) if s.model.is_linear else None,
+            )
+        )
     train_loss, acc = _metrics(s, s.x, s.y)
     val_loss = val_acc = None
     if s.val is not None:
