@@ -1,0 +1,197 @@
+"""The Textual app: owns the runner thread and turns its events into screen updates.
+
+The runner (``playground.runner``) holds the session and every tensor on its own thread;
+the app only submits commands and receives events through ``post_message``, so the UI
+thread never imports torch or waits on it. What the user sees lives in ``MainScreen``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+
+from playground.runner import Call, Command, Export, Failed, Load, Notice, Ready, Result, Runner
+from playground.ui.error_screen import ErrorScreen
+from playground.ui.help_screen import HelpScreen
+from playground.ui.main_screen import MainScreen
+from playground.ui.messages import RunnerEvent, SnapshotReady, wrap
+from playground.ui.preset_picker import PresetPicker
+
+
+class PlaygroundApp(App[None]):
+    """Gradient descent, one PyTorch call at a time."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "playground"
+    BINDINGS = [
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help"),
+    ]
+
+    def __init__(
+        self,
+        preset: str | None = None,
+        *,
+        device: str = "auto",
+        seed: int | None = None,
+        overrides: dict[str, Any] | None = None,
+        resume: str | None = None,
+        fps: float | None = None,
+        export_dir: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.preset = preset
+        self.device = device
+        self.overrides = dict(overrides or {})
+        if seed is not None:
+            self.overrides["seed"] = seed
+        self.resume = resume
+        self.export_dir = Path(export_dir) if export_dir is not None else None
+        self.runner = Runner(
+            self._publish, max_rate=fps or 25.0, device=None if device == "auto" else device
+        )
+        self.snapshot: Any = None  # the newest Snapshot (plain data; for the screen and tests)
+        self.seq = 0
+        self.running = False
+        self.ready: Ready | None = None
+        self.last_failure: Failed | None = None
+        self.notices: list[str] = []  # every Notice and Failed message, for tests
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
+
+    @property
+    def main(self) -> MainScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]
+
+    # --- the runner --------------------------------------------------------------------
+
+    def _publish(self, event: Any) -> None:
+        """Called on the runner thread: only post a message (thread-safe), touch nothing."""
+        self.post_message(wrap(event))
+
+    def on_ready(self) -> None:
+        # after the first frame: the screen exists to receive events, and shows
+        # "loading torch..." while the runner imports it
+        self.runner.start()
+        if self.resume:
+            self._resume(self.resume)
+        elif self.preset is not None:
+            self.submit(Load(self.preset, self.overrides))
+        else:
+            self.push_screen(PresetPicker(), self._first_preset)
+
+    def _first_preset(self, name: str | None) -> None:
+        if name is None:  # cancelled: start with the first exercise rather than nothing
+            infos = PresetPicker().infos
+            name = infos[0].name if infos else None
+        if name is not None:
+            self.preset = name
+            self.submit(Load(name, self.overrides))
+
+    def _resume(self, path: str) -> None:
+        runner, device = self.runner, self.device
+
+        def swap(_session: Any) -> str:
+            from playground.engine.persist import load_session  # type: ignore[import-not-found]
+
+            runner.session = load_session(path, device=None if device == "auto" else device)
+            return path
+
+        # the runner applies commands to a session, so start one, then replace it in place
+        self.submit(Load(self.preset or PresetPicker().infos[0].name, self.overrides))
+        self.submit(Call(swap, "resume"))
+
+    def submit(self, command: Command) -> None:
+        self.runner.submit(command)
+
+    async def on_unmount(self) -> None:
+        self.runner.stop()
+
+    @on(SnapshotReady)
+    def _snapshot(self, message: SnapshotReady) -> None:
+        ev = message.event
+        prev = self.snapshot
+        self.snapshot, self.seq, self.running = ev.snapshot, ev.seq, ev.running
+        self.main.apply_snapshot(ev.snapshot, ev.running)
+        s = ev.snapshot
+        if s.status != getattr(prev, "status", None) and s.status in ("diverged", "converged"):
+            severity = "error" if s.status == "diverged" else "information"
+            hint = "  (u: undo to the last finite state)" if s.status == "diverged" else ""
+            self.notify(
+                f"{s.message}{hint}",
+                title=s.status,
+                severity=severity,
+                timeout=8 if s.status == "diverged" else 4,
+            )
+
+    @on(RunnerEvent)
+    def _event(self, message: RunnerEvent) -> None:
+        ev = message.event
+        if isinstance(ev, Ready):
+            self.ready = ev
+            self.main.set_devices(ev.devices)
+            if self.snapshot is None:
+                self.main.show_loading("torch ready, loading the preset...")
+        elif isinstance(ev, Notice):
+            self.notices.append(ev.message)
+            self.notify(ev.message)
+        elif isinstance(ev, Failed):
+            self.last_failure = ev
+            self.notices.append(ev.message)
+            if ev.command == "Configure":
+                self.main.show_field_error(ev.message)
+            self.notify(
+                f"{ev.message}\n(t: details)",
+                title=f"{ev.command} failed",
+                severity="error",
+                timeout=8,
+            )
+        elif isinstance(ev, Result) and ev.label == "resume":
+            self.notify(f"resumed {ev.value}")
+
+    # --- actions that leave the main screen ------------------------------------------
+
+    def action_presets(self) -> None:
+        current = self.snapshot.preset if self.snapshot is not None else self.preset
+
+        def load(name: str | None) -> None:
+            if name is not None:
+                self.preset = name
+                self.submit(Load(name))
+
+        self.push_screen(PresetPicker(current), load)
+
+    def action_export(self) -> None:
+        if self.snapshot is None:
+            self.notify("nothing to export yet", severity="warning")
+            return
+        folder = self.export_dir or Path.cwd()
+        name = "playground_" + "".join(c if c.isalnum() else "_" for c in self.snapshot.preset)
+        self.submit(Export(str(folder / f"{name}.py")))
+
+    def action_grad(self) -> None:
+        try:
+            from playground.ui.grad_screen import GradScreen
+        except ImportError:
+            self.notify("the autograd explorer is not available", severity="warning")
+            return
+        self.push_screen(GradScreen())
+
+    def action_traceback(self) -> None:
+        if self.last_failure is None:
+            self.notify("no errors so far")
+            return
+        self.push_screen(ErrorScreen(self.last_failure))
+
+    def action_help(self) -> None:
+        keys: list[tuple[str, str]] = []
+        for screen in (self.main, self):
+            for binding in screen.BINDINGS:
+                assert isinstance(binding, Binding)
+                keys.append((binding.key.replace("question_mark", "?"), binding.description))
+        self.push_screen(HelpScreen(keys))

@@ -1,0 +1,38 @@
+"""The ``?`` help screen: every key of the main screen with what it does."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+INTRO = """\
+Drive the training loop one PyTorch call at a time and watch .grad:
+backward() ADDS to .grad (x1, x2 +=, ...), zero_grad() clears it, step() moves the
+parameters by -lr * grad and leaves .grad alone. Every button has a key; Tab moves
+between panels and fields, Escape returns to the parameter table.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Key reference, built from the bindings it is given."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close", show=False),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        width = max((len(k) for k, _ in self.keys), default=4)
+        table = "\n".join(f"  {k:<{width}}  {d}" for k, d in self.keys)
+        with VerticalScroll(id="help"):
+            yield Static(INTRO, markup=False)
+            yield Static(table, markup=False, id="help-keys")
+            yield Static("\nEscape, ? or q closes this screen.", markup=False)

@@ -1,0 +1,228 @@
+"""The main screen: action buttons, the panels, the status bar and the session keys.
+
+Panels are one set of widgets in ``#panels``. At 120x40 and up they sit in a grid; below
+that (``-compact``) a tab bar shows one at a time, so 80x24 stays readable. Switching is a
+CSS class, not a rebuild, so resizing never loses state.
+
+The session keys live here rather than on the app so that they are inactive while another
+screen (presets, help, the autograd explorer) is on top.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Static, Tab, Tabs
+
+from playground.runner import Act, Configure, Run
+from playground.ui.code_panel import CodePanel
+from playground.ui.hyperparams import Hyperparams
+from playground.ui.loss_plot import LossPlot
+from playground.ui.optimizer_panel import OptimizerPanel
+from playground.ui.params_table import ParamsTable
+from playground.ui.status_bar import StatusBar
+
+try:  # the fit plot lands in its own module; until then a placeholder keeps the layout
+    from playground.ui.fit_plot import FitPlot
+except ImportError:  # pragma: no cover - transitional
+
+    class FitPlot(Static):  # type: ignore[no-redef]
+        def update_snapshot(self, snapshot: object) -> None:
+            pass
+
+
+if TYPE_CHECKING:
+    from playground.engine.snapshot import Snapshot
+
+COMPACT_BELOW = (110, 34)  # width, height under which panels become tabs
+PANELS = (  # id, tab label, border title
+    ("params", "Params", "Parameters & gradients"),
+    ("loss", "Loss", "Loss"),
+    ("settings", "Settings", "Model & hyper-parameters"),
+    ("code", "Code", "Code"),
+    ("fit", "Fit", "Fit"),
+)
+BUTTONS = (  # id, label, action
+    ("forward", "f forward", "act('forward')"),
+    ("backward", "b backward", "act('backward')"),
+    ("zero-grad", "z zero_grad", "act('zero_grad')"),
+    ("step", "s step", "act('step')"),
+    ("train-step", "n train step", "act('train_step')"),
+    ("run", "r run", "run"),
+    ("undo", "u undo", "act('undo')"),
+    ("reset", "^r reset", "act('reset')"),
+)
+
+
+class MainScreen(Screen[None]):
+    """Everything the session shows, and the keys that drive it."""
+
+    AUTO_FOCUS = "#params"
+    BINDINGS = [
+        Binding("f", "act('forward')", "forward", show=False),
+        Binding("b", "act('backward')", "backward", show=False),
+        Binding("z", "act('zero_grad')", "zero_grad", show=False),
+        Binding("Z", "act('zero_grad_none')", "zero_grad(set_to_none)", show=False),
+        Binding("s", "act('step')", "step", show=False),
+        Binding("n", "act('train_step')", "train step", show=False),
+        Binding("r", "run", "run/pause", show=False),
+        Binding("u", "act('undo')", "undo", show=False),
+        Binding("ctrl+r", "act('reset')", "reset", show=False),
+        Binding("p", "app.presets", "presets"),
+        Binding("l", "log_scale", "log"),
+        Binding("e", "app.export", "export"),
+        Binding("g", "app.grad", "autograd"),
+        Binding("o", "optimizer", "optim"),
+        Binding("t", "app.traceback", "last error", show=False),
+        Binding("escape", "home", "main view", show=False),
+        *(
+            Binding(str(i), f"tab('{pid}')", label, show=False)
+            for i, (pid, label, _) in enumerate(PANELS, 1)
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot: Snapshot | None = None
+        self._fit_key: tuple | None = None
+        self._running = False
+        self._tight_buttons = False
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        with Horizontal(id="actions"):
+            for bid, label, action in BUTTONS:
+                yield Button(label, action=f"screen.{action}", compact=True, id=f"btn-{bid}")
+        yield Tabs(
+            *(Tab(f"{i} {label}", id=f"tab-{pid}") for i, (pid, label, _) in enumerate(PANELS, 1)),
+            id="tabs",
+        )
+        with Grid(id="panels"):
+            for pid, _, title in PANELS:
+                with Vertical(id=f"panel-{pid}", classes="panel") as panel:
+                    panel.border_title = title
+                    yield from self._panel(pid)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def _panel(self, pid: str) -> ComposeResult:
+        if pid == "params":
+            yield Static("loading torch...", id="params-loading")
+            yield ParamsTable(id="params")
+            panel = OptimizerPanel(id="optimizer")
+            panel.display = False
+            yield panel
+            yield Static("", id="description", markup=False)
+        elif pid == "loss":
+            yield LossPlot(id="loss")
+        elif pid == "settings":
+            yield Hyperparams(id="settings")
+        elif pid == "code":
+            yield CodePanel(id="code")
+        else:
+            yield FitPlot(id="fit")
+
+    def on_mount(self) -> None:
+        self.query_one("#panel-params").add_class("-active")
+        self._fit_to(*self.app.size)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_to(*event.size)
+
+    def _fit_to(self, width: int, height: int) -> None:
+        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        self.set_class(compact, "-compact")
+        self._tight_buttons = width < 96
+        self._size_buttons()
+
+    def _size_buttons(self) -> None:
+        """All eight buttons fit in 80 columns only without their side padding. Done in
+        code: Textual's CSS rejects `line-pad: 0` and Button adds 2 to its auto width."""
+        for button in self.query("#actions Button").results(Button):
+            tight = self._tight_buttons
+            button.styles.line_pad = 0 if tight else 1
+            button.styles.width = len(str(button.label)) if tight else "auto"
+
+    # --- showing runner state --------------------------------------------------------
+
+    def show_loading(self, text: str) -> None:
+        self.query_one("#params-loading", Static).update(text)
+        if self.snapshot is None:
+            self.query_one(StatusBar).show_text(text)
+
+    def apply_snapshot(self, s: Snapshot, running: bool) -> None:
+        """Hand a new snapshot to each panel; each redraws only what changed."""
+        first = self.snapshot is None
+        prev, self.snapshot = self.snapshot, s
+        if first:
+            self.query_one("#params-loading").display = False
+        if prev is None or (prev.title, prev.description) != (s.title, s.description):
+            self.sub_title = s.title
+            self.query_one("#description", Static).update(" ".join(s.description.split()))
+        self.query_one(StatusBar).update_snapshot(s, running)
+        self.query_one(ParamsTable).update_snapshot(s)
+        self.query_one(OptimizerPanel).update_view(s.optimizer)
+        self.query_one(Hyperparams).update_snapshot(s)
+        self.query_one(CodePanel).update_log(s.log)
+        self.query_one(LossPlot).update_snapshot(s)
+        # the fit only changes with the parameters (or a new data set)
+        fit_key = (
+            s.preset,
+            s.seed,
+            s.model,
+            s.loss_name,
+            tuple(p.value.tobytes() for p in s.params),
+        )
+        if fit_key != self._fit_key:
+            self._fit_key = fit_key
+            self.query_one(FitPlot).update_snapshot(s)
+        if running != self._running:
+            self._running = running
+            self.query_one("#btn-run", Button).label = "r pause" if running else "r run"
+            self._size_buttons()
+
+    def show_field_error(self, message: str) -> bool:
+        """A failed Configure: put its message next to the field; False if none matched."""
+        return self.query_one(Hyperparams).show_failure(message) is not None
+
+    def set_devices(self, devices: tuple[str, ...]) -> None:
+        self.query_one(Hyperparams).set_devices(devices)
+
+    # --- actions ---------------------------------------------------------------------
+
+    def action_act(self, name: str) -> None:
+        self.app.submit(Act(name))  # type: ignore[attr-defined]
+
+    def action_run(self) -> None:
+        self.app.submit(Run())  # type: ignore[attr-defined]
+
+    def action_log_scale(self) -> None:
+        self.query_one(LossPlot).toggle_log()
+
+    def action_optimizer(self) -> None:
+        shown = self.query_one(OptimizerPanel).toggle()
+        if shown and self.has_class("-compact"):
+            self.action_tab("params")
+
+    def action_home(self) -> None:
+        if self.has_class("-compact"):
+            self.action_tab("params")
+        self.query_one(ParamsTable).focus()
+
+    def action_tab(self, pid: str) -> None:
+        self.query_one(Tabs).active = f"tab-{pid}"
+
+    @on(Tabs.TabActivated, "#tabs")
+    def _tab_changed(self, event: Tabs.TabActivated) -> None:
+        pid = (event.tab.id or "").removeprefix("tab-")
+        for panel in self.query(".panel"):
+            panel.set_class(panel.id == f"panel-{pid}", "-active")
+
+    @on(Hyperparams.Changed)
+    def _configure(self, event: Hyperparams.Changed) -> None:
+        self.app.submit(Configure(event.changes))  # type: ignore[attr-defined]

@@ -1,0 +1,64 @@
+"""Optimizer state on demand (``o``): hyper-parameters, momentum buffers, Adam moments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from textual.content import Content
+from textual.widgets import Static
+
+from playground.ui.params_table import fmt_array
+
+if TYPE_CHECKING:
+    from playground.engine.snapshot import OptimizerView
+
+
+def describe(opt: OptimizerView) -> Content:
+    """The optimizer as a few lines of text."""
+    hyper = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in opt.hyper.items()
+    )
+    lines = [Content.assemble((opt.name, "bold"), f"  {hyper}")]
+    if not opt.state:
+        lines.append(
+            Content.styled(
+                "no state yet (plain gradient descent keeps none, "
+                "others fill it on the first step)",
+                "$text-muted",
+            )
+        )
+    for pname, entry in opt.state.items():
+        for key, value in entry.items():
+            shown = fmt_array(np.asarray(value)) if isinstance(value, np.ndarray) else f"{value:g}"
+            lines.append(Content(f"  {pname}.{key} = {shown}"))
+    return Content("\n").join(lines)
+
+
+class OptimizerPanel(Static):
+    """Shows the optimizer's state; hidden until toggled, and only redrawn when shown."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self._view: OptimizerView | None = None
+        self._shown: Content | None = None
+
+    def update_view(self, view: OptimizerView) -> None:
+        self._view = view
+        if self.display:
+            self._render_view()
+
+    def toggle(self) -> bool:
+        """Show or hide the panel; returns whether it is now shown."""
+        self.display = not self.display
+        if self.display:
+            self._render_view()
+        return self.display
+
+    def _render_view(self) -> None:
+        if self._view is None:
+            return
+        content = describe(self._view)
+        if content != self._shown:
+            self._shown = content
+            self.update(content)
