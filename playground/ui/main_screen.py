@@ -21,20 +21,12 @@ from textual.widgets import Button, Footer, Header, Static, Tab, Tabs
 
 from playground.runner import Act, Configure, Run
 from playground.ui.code_panel import CodePanel
+from playground.ui.fit_plot import FitPlot
 from playground.ui.hyperparams import Hyperparams
 from playground.ui.loss_plot import LossPlot
 from playground.ui.optimizer_panel import OptimizerPanel
 from playground.ui.params_table import ParamsTable
 from playground.ui.status_bar import StatusBar
-
-try:  # the fit plot lands in its own module; until then a placeholder keeps the layout
-    from playground.ui.fit_plot import FitPlot
-except ImportError:  # pragma: no cover - transitional
-
-    class FitPlot(Static):  # type: ignore[no-redef]
-        def update_snapshot(self, snapshot: object) -> None:
-            pass
-
 
 if TYPE_CHECKING:
     from playground.engine.snapshot import Snapshot
