@@ -95,6 +95,14 @@ class Call(Command):
 
 
 @dataclass(frozen=True)
+class Recover(Command):
+    """Carry on on another device (after a CUDA failure): move the session there, or, if
+    the old device cannot be read any more, rebuild it from the last snapshot."""
+
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
 class Stop(Command):
     """End the thread."""
 
@@ -132,6 +140,7 @@ class Failed(Event):
     command: str
     message: str
     details: str  # the traceback, for a "details" view
+    device_failed: bool = False  # the accelerator failed: offer to continue on the CPU
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,7 @@ class Runner:
         self.slice_s = slice_s
         self.device = device
         self.session: Any = None  # touched only on the runner thread
+        self.last_snapshot: Any = None  # the last one published (plain data)
         self.seq = 0
         self._running = False
         self._target: int | None = None
@@ -215,25 +225,31 @@ class Runner:
 
     def _apply(self, cmd: Command) -> None:
         from playground.engine.checkpoint import restore, take
+        from playground.engine.recover import is_device_error
 
-        before = (
-            take(self.session) if self.session is not None and not isinstance(cmd, Load) else None
-        )
+        before = None
         try:
+            if self.session is not None and not isinstance(cmd, (Load, Recover)):
+                before = take(self.session)
             self._dispatch(cmd)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none is fatal
             if before is not None:
                 try:
                     restore(self.session, before)
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - a lost device: the last snapshot remains
                     pass
             self._running = False
-            self._publish(Failed(type(cmd).__name__, _one_line(exc), traceback.format_exc()))
-            if self.session is not None:
-                self._emit()
-            return
+            self._fail(type(cmd).__name__, exc, is_device_error(exc))
         if self.session is not None:
+            self._emit_safely()
+
+    def _emit_safely(self) -> None:
+        try:
             self._emit()
+        except Exception as exc:  # noqa: BLE001 - e.g. the device is gone: say so, keep going
+            from playground.engine.recover import is_device_error
+
+            self._fail("Snapshot", exc, is_device_error(exc))
 
     def _dispatch(self, cmd: Command) -> None:
         s = self.session
@@ -260,6 +276,9 @@ class Runner:
             return
         if isinstance(cmd, Pause):
             self._pause()
+            return
+        if isinstance(cmd, Recover):
+            self._recover(cmd.device)
             return
         if self._running:
             self._pause()  # any other action first pauses the run, then applies
@@ -295,6 +314,24 @@ class Runner:
             if name in ("step", "train_step") or name == "reset":
                 s.status, s.message = "idle", s.message if name != "reset" else ""
 
+    def _recover(self, device: str) -> None:
+        try:
+            self.session.move_to(device)
+            self._publish(Notice(f"moved the session to {device}"))
+        except Exception:  # noqa: BLE001 - the device cannot be read: use the last snapshot
+            from playground.engine.recover import session_from_snapshot
+
+            if self.last_snapshot is None:
+                raise
+            self.session = session_from_snapshot(self.session, self.last_snapshot, device)
+            self._publish(Notice(f"continued on {device} from the last snapshot"))
+
+    def _fail(self, command: str, exc: BaseException, device_failed: bool) -> None:
+        message = _one_line(exc)
+        if device_failed:
+            message += " - the session can continue on the CPU (Recover)"
+        self._publish(Failed(command, message, traceback.format_exc(), device_failed))
+
     def _pause(self) -> None:
         self._running = False
         if self.session is not None and self.session.status == "running":
@@ -307,25 +344,29 @@ class Runner:
         try:
             result = s.run(remaining, self._until, time_budget=self.slice_s)
         except Exception as exc:  # noqa: BLE001
+            from playground.engine.recover import is_device_error
+
             self._running = False
-            self._publish(Failed("Run", _one_line(exc), traceback.format_exc()))
-            self._emit()
+            self._fail("Run", exc, is_device_error(exc))
+            self._emit_safely()
             return
         if result.reason == "budget":
             s.status = "running"
             now = time.perf_counter()
             if now - self._last_publish >= self.min_interval:
-                self._emit()
+                self._emit_safely()
             return
         self._running = False
         if result.reason == "max_steps":
             s.status, s.message = "max_steps", f"reached step {s.step_count}"
-        self._emit()
+        self._emit_safely()
 
     def _emit(self) -> None:
+        snap = self.session.snapshot()
         self.seq += 1
         self._last_publish = time.perf_counter()
-        self._publish(Published(self.session.snapshot(), self.seq, self._running))
+        self.last_snapshot = snap
+        self._publish(Published(snap, self.seq, self._running))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -48,13 +48,18 @@ class Model:
         return out.squeeze(-1) if self.n_outputs == 1 else out
 
     def to(self, device: torch.device) -> Model:
+        """Move in place: the parameter objects (and so the optimizer's references to them)
+        stay the same, their data and .grad change device."""
         if self.module is not None:
             self.module.to(device)
             self.params = dict(self.module.named_parameters())
-        else:
-            self.params = {
-                k: v.detach().to(device).requires_grad_(True) for k, v in self.params.items()
-            }
+            return self
+        for p in self.params.values():
+            grad = p.grad
+            p.grad = None
+            p.data = p.data.to(device)
+            if grad is not None:
+                p.grad = grad.to(device)
         return self
 
     @property

@@ -109,7 +109,8 @@ def save_session(session: Any, path: str | Path) -> Path:
     arrays: dict[str, np.ndarray] = {}
     params = s.model.params
     cfg = asdict(s.cfg)
-    undo = [c for c in s._undo if c.build[0] is s.model][-SAVED_UNDO:]
+    undo = [c for c in s._undo if isinstance(c, Checkpoint) and c.build[0] is s.model]
+    undo = undo[-SAVED_UNDO:]
     doc = {
         "format": FORMAT,
         "version": VERSION,

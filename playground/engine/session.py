@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,40 @@ LIVE_SETTINGS = {
 }
 
 
+@dataclass(frozen=True)
+class _Rebuild:
+    """Undo entry for a settings change that rebuilt the session: the whole old state."""
+
+    state: dict[str, Any]
+
+
+def _moved(c: Checkpoint | _Rebuild, s: Session, dev: torch.device) -> Checkpoint | _Rebuild:
+    """A checkpoint of ``s`` with its tensors on ``dev`` (other builds are left as they are)."""
+    if isinstance(c, _Rebuild) or c.build[0] is not s.model:
+        return c
+
+    def mv(d: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor | None]:
+        return {n: t.to(dev) if t is not None else None for n, t in d.items()}
+
+    opt = c.optimizer
+    if opt is not None:
+        opt = {
+            **opt,
+            "state": {
+                i: {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in st.items()}
+                for i, st in opt["state"].items()
+            },
+        }
+    return replace(
+        c,
+        values=mv(c.values),
+        grads=mv(c.grads),
+        deltas=mv(c.deltas),
+        optimizer=opt,
+        build=(s.model, s.optimizer, s.dataset, s.x, s.y, s.val),
+    )
+
+
 class ActionError(RuntimeError):
     """An action that cannot be done in the current state (the message says why)."""
 
@@ -61,7 +95,7 @@ class Session:
         self.preset = preset
         self.cfg = (config or preset.config).with_overrides(**overrides)
         self.device = resolve_device(self.cfg.device)
-        self._undo: deque[Checkpoint] = deque(maxlen=UNDO_DEPTH)
+        self._undo: deque[Checkpoint | _Rebuild] = deque(maxlen=UNDO_DEPTH)
         self._build()
 
     # --- construction ---------------------------------------------------------------
@@ -465,10 +499,17 @@ class Session:
 
     def undo(self) -> bool:
         """Restore parameters, gradients, optimizer state and counters to just before the
-        last parameter-changing action (step, train step, run, reset). False if none."""
+        last parameter-changing action (step, train step, run, reset, a new model ...).
+        False if there is nothing to undo."""
         if not self._undo:
             return False
-        restore(self, self._undo.pop())
+        item = self._undo.pop()
+        if isinstance(item, _Rebuild):
+            undo = self._undo
+            self.__dict__.update(item.state)
+            self._undo = undo
+        else:
+            restore(self, item)
         self.status = "idle"
         return True
 
@@ -484,8 +525,10 @@ class Session:
     # --- settings -------------------------------------------------------------------
 
     def configure(self, **changes: Any) -> None:
-        """Change settings. Live ones (lr, momentum, K, ...) keep the training state;
-        anything else (model, loss, optimizer, seed, device ...) rebuilds the session."""
+        """Change settings. Live ones (lr, momentum, K, ...) keep the training state, and
+        so does a new device (the state moves there); anything else (model, loss,
+        optimizer, seed ...) rebuilds the session - undoably. A bad value raises
+        ValueError and changes nothing."""
         changes = {k: v for k, v in changes.items() if v is not None and getattr(self.cfg, k) != v}
         if not changes:
             return
@@ -499,16 +542,43 @@ class Session:
             self.cfg = new_cfg
             self._apply_live(old, changes)
             return
-        device = resolve_device(new_cfg.device)
-        old_state = (self.cfg, self.device)
-        self.cfg, self.device = new_cfg, device
+        if set(changes) == {"device"}:
+            self.move_to(new_cfg.device)
+            return
+        saved = dict(self.__dict__)
+        self.cfg, self.device = new_cfg, resolve_device(new_cfg.device)
         try:
             self._build()
         except Exception:
-            self.cfg, self.device = old_state
-            self._build()
+            self.__dict__.update(saved)  # nothing half-built survives a bad setting
             raise
-        self._undo.clear()
+        self._undo.append(_Rebuild(saved))
+
+    def move_to(self, device: str) -> None:
+        """Carry the whole training state (parameters, grads, optimizer state, data, undo
+        stack) to another device, e.g. back to the CPU after CUDA ran out of memory."""
+        dev = resolve_device(device)
+        if dev == self.device:
+            self.cfg = self.cfg.with_overrides(device=device)
+            return
+        saved = dict(self.__dict__)
+        try:
+            self.model.to(dev)
+            if self.optimizer is not None:
+                # load_state_dict casts the optimizer state to the parameters' device
+                self.optimizer.load_state_dict(self.optimizer.state_dict())
+            self.x, self.y = self.x.to(dev), self.y.to(dev)
+            self.val = (self.val[0].to(dev), self.val[1].to(dev)) if self.val else None
+            self.deltas = {n: d.to(dev) if d is not None else None for n, d in self.deltas.items()}
+            self._prev = None
+            self.history.to(dev)
+            self.val_history.to(dev)
+            self._undo = deque((_moved(c, self, dev) for c in self._undo), maxlen=UNDO_DEPTH)
+        except Exception:
+            self.__dict__.update(saved)
+            raise
+        self.device = dev
+        self.cfg = self.cfg.with_overrides(device=device)
 
     def _apply_live(self, old: TrainConfig, changes: dict[str, Any]) -> None:
         style = self._style()
