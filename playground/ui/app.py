@@ -14,7 +14,18 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding
 
-from playground.runner import Call, Command, Export, Failed, Load, Notice, Ready, Result, Runner
+from playground.runner import (
+    Call,
+    Command,
+    Export,
+    Failed,
+    Load,
+    Notice,
+    Ready,
+    Recover,
+    Result,
+    Runner,
+)
 from playground.ui.error_screen import ErrorScreen
 from playground.ui.help_screen import HelpScreen
 from playground.ui.main_screen import MainScreen
@@ -60,6 +71,7 @@ class PlaygroundApp(App[None]):
         self.ready: Ready | None = None
         self.last_failure: Failed | None = None
         self.notices: list[str] = []  # every Notice and Failed message, for tests
+        self.can_recover = False  # the accelerator failed: `c` carries on on the CPU
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -145,8 +157,10 @@ class PlaygroundApp(App[None]):
             self.notices.append(ev.message)
             if ev.command == "Configure":
                 self.main.show_field_error(ev.message)
+            self.can_recover = ev.device_failed
+            hint = "t: details, c: continue on the CPU" if ev.device_failed else "t: details"
             self.notify(
-                f"{ev.message}\n(t: details)",
+                f"{ev.message}\n({hint})",
                 title=f"{ev.command} failed",
                 severity="error",
                 timeout=8,
@@ -181,6 +195,13 @@ class PlaygroundApp(App[None]):
             self.notify("the autograd explorer is not available", severity="warning")
             return
         self.push_screen(GradScreen())
+
+    def action_recover(self) -> None:
+        if not self.can_recover:
+            self.notify("nothing to recover from: the device is fine")
+            return
+        self.can_recover = False
+        self.submit(Recover("cpu"))
 
     def action_traceback(self) -> None:
         if self.last_failure is None:

@@ -71,6 +71,7 @@ class MainScreen(Screen[None]):
         Binding("g", "app.grad", "autograd"),
         Binding("o", "optimizer", "optim"),
         Binding("t", "app.traceback", "last error", show=False),
+        Binding("c", "app.recover", "continue on the CPU (after a device failure)", show=False),
         Binding("escape", "home", "main view", show=False),
         *(
             Binding(str(i), f"tab('{pid}')", label, show=False)
@@ -198,6 +199,8 @@ class MainScreen(Screen[None]):
 
     def action_optimizer(self) -> None:
         shown = self.query_one(OptimizerPanel).toggle()
+        # the state takes the description's room; o again brings the description back
+        self.query_one("#description").display = not shown
         if shown and self.has_class("-compact"):
             self.action_tab("params")
 
@@ -214,6 +217,11 @@ class MainScreen(Screen[None]):
         pid = (event.tab.id or "").removeprefix("tab-")
         for panel in self.query(".panel"):
             panel.set_class(panel.id == f"panel-{pid}", "-active")
+        if self.has_class("-compact"):
+            # focus must not stay on a widget that just went out of sight
+            active = self.query_one(f"#panel-{pid}")
+            target = next((w for w in active.query("*") if w.focusable), None)
+            self.set_focus(target or self.query_one(Tabs))
 
     @on(Hyperparams.Changed)
     def _configure(self, event: Hyperparams.Changed) -> None:

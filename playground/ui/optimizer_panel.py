@@ -23,8 +23,8 @@ def describe(opt: OptimizerView) -> Content:
     if not opt.state:
         lines.append(
             Content.styled(
-                "no state yet (plain gradient descent keeps none, "
-                "others fill it on the first step)",
+                "no state: plain GD and SGD keep none; momentum buffers and Adam "
+                "moments appear after the first step",
                 "$text-muted",
             )
         )

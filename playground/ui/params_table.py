@@ -64,7 +64,7 @@ def fmt_array(a: np.ndarray | None, expanded: bool = False) -> str:
         return "None"
     a = np.asarray(a)
     if a.size == 1:
-        return f"{float(a.reshape(-1)[0]):.6g}"
+        return f"{float(a.reshape(-1)[0]):.5g}"
     if a.size <= INLINE_MAX:
         return "[" + ", ".join(f"{float(v):.4g}" for v in a.reshape(-1)) + "]"
     if not expanded:
