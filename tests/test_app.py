@@ -328,3 +328,22 @@ async def test_device_failure_offers_to_continue_on_the_cpu() -> None:
         s = await wait_seq(pilot, 3)
         assert s.backward_total == 1, "the session carried on where it was"
         assert not app.can_recover
+
+
+async def test_large_tensors_fold_to_shape_and_norm_and_expand_with_enter() -> None:
+    app = make_app("spiral", device="cpu")
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = await wait_seq(pilot, 1)
+        table = app.screen.query_one(ParamsTable)
+        first = s.params[0]
+        assert first.value.size > 4
+        assert cell(app, first.name, "value").startswith(f"{tuple(first.shape)} ‖")
+        assert "analytic" not in [str(k.value) for k in table.columns], "no closed form for an MLP"
+        detail = app.screen.query_one("#tensors")
+        assert not detail.display
+        table.focus()
+        await pilot.press("enter")
+        assert detail.display
+        assert f"{first.name}  shape" in str(detail.query_one("Static").render())
+        await pilot.press("enter")
+        assert not detail.display

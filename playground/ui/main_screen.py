@@ -27,6 +27,7 @@ from playground.ui.loss_plot import LossPlot
 from playground.ui.optimizer_panel import OptimizerPanel
 from playground.ui.params_table import ParamsTable
 from playground.ui.status_bar import StatusBar
+from playground.ui.tensor_detail import TensorDetail
 
 if TYPE_CHECKING:
     from playground.engine.snapshot import Snapshot
@@ -107,6 +108,9 @@ class MainScreen(Screen[None]):
         if pid == "params":
             yield Static("loading torch...", id="params-loading")
             yield ParamsTable(id="params")
+            detail = TensorDetail(id="tensors")
+            detail.display = False
+            yield detail
             panel = OptimizerPanel(id="optimizer")
             panel.display = False
             yield panel
@@ -158,7 +162,9 @@ class MainScreen(Screen[None]):
             self.sub_title = s.title
             self.query_one("#description", Static).update(" ".join(s.description.split()))
         self.query_one(StatusBar).update_snapshot(s, running)
-        self.query_one(ParamsTable).update_snapshot(s)
+        table = self.query_one(ParamsTable)
+        table.update_snapshot(s)
+        self.query_one(TensorDetail).update_snapshot(s, table.expanded)
         self.query_one(OptimizerPanel).update_view(s.optimizer)
         self.query_one(Hyperparams).update_snapshot(s)
         self.query_one(CodePanel).update_log(s.log)
@@ -199,8 +205,7 @@ class MainScreen(Screen[None]):
 
     def action_optimizer(self) -> None:
         shown = self.query_one(OptimizerPanel).toggle()
-        # the state takes the description's room; o again brings the description back
-        self.query_one("#description").display = not shown
+        self._fit_description()
         if shown and self.has_class("-compact"):
             self.action_tab("params")
 
@@ -222,6 +227,18 @@ class MainScreen(Screen[None]):
             active = self.query_one(f"#panel-{pid}")
             target = next((w for w in active.query("*") if w.focusable), None)
             self.set_focus(target or self.query_one(Tabs))
+
+    @on(ParamsTable.Toggled)
+    def _expanded(self) -> None:
+        self.query_one(TensorDetail).update_snapshot(
+            self.snapshot, self.query_one(ParamsTable).expanded
+        )
+        self._fit_description()
+
+    def _fit_description(self) -> None:
+        """The preset's description gives its room to the optimizer state or full tensors."""
+        busy = self.query_one(OptimizerPanel).display or self.query_one(TensorDetail).display
+        self.query_one("#description").display = not busy
 
     @on(Hyperparams.Changed)
     def _configure(self, event: Hyperparams.Changed) -> None:

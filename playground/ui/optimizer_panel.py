@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
@@ -35,11 +37,12 @@ def describe(opt: OptimizerView) -> Content:
     return Content("\n").join(lines)
 
 
-class OptimizerPanel(Static):
-    """Shows the optimizer's state; hidden until toggled, and only redrawn when shown."""
+class OptimizerPanel(VerticalScroll):
+    """Shows the optimizer's state; hidden until toggled, and only redrawn when shown.
+    Scrollable (Tab to it, then the arrow keys): Adam on an MLP has a lot of state."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id, markup=False)
+        super().__init__(id=id)
         self._view: OptimizerView | None = None
         self._shown: Content | None = None
 
@@ -61,4 +64,7 @@ class OptimizerPanel(Static):
         content = describe(self._view)
         if content != self._shown:
             self._shown = content
-            self.update(content)
+            self.query_one(Static).update(content)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", markup=False)

@@ -3,7 +3,8 @@
 One row per parameter: value, ``.grad`` (``None`` or the numbers), how many backward passes
 the gradient holds since the last zero (``x1``, ``x3 +=``), the closed-form gradient next
 to autograd's when the engine has one, and the change made by the last optimizer step.
-Small tensors are shown in full; larger ones as shape and norm until Enter expands them.
+Small tensors are shown in full; larger ones as shape and norm (Enter on the row prints
+them in full in ``TensorDetail``).
 The state of ``.grad`` is spelled out in words as well as coloured, so it reads without
 colour (``None`` / ``zeroed`` / ``x1`` / ``x3 +=``).
 """
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rich.text import Text
 from textual import on
+from textual.message import Message
 from textual.widgets import DataTable
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ COLUMNS = (
     ("delta", "step Δ"),
 )
 INLINE_MAX = 4  # tensors with up to this many numbers are shown in full on one line
-EXPANDED_MAX_LINES = 12
+LINEAR_MODELS = ("scalar", "linear", "logistic", "softmax")  # those with analytic gradients
 
 # grad state -> theme variable for its colour
 GRAD_COLOURS = {
@@ -58,8 +60,8 @@ def count_label(p: ParamView) -> str:
     return f"x{p.backward_count}" + (" +=" if state == "growing" else "")
 
 
-def fmt_array(a: np.ndarray | None, expanded: bool = False) -> str:
-    """Numbers in full when small (or expanded), else shape and norm."""
+def fmt_array(a: np.ndarray | None, shape: bool = True) -> str:
+    """Numbers in full when small, else shape (optional) and norm."""
     if a is None:
         return "None"
     a = np.asarray(a)
@@ -67,19 +69,15 @@ def fmt_array(a: np.ndarray | None, expanded: bool = False) -> str:
         return f"{float(a.reshape(-1)[0]):.5g}"
     if a.size <= INLINE_MAX:
         return "[" + ", ".join(f"{float(v):.4g}" for v in a.reshape(-1)) + "]"
-    if not expanded:
-        return f"{tuple(a.shape)} ‖{float(np.linalg.norm(a)):.4g}‖"
-    text = np.array2string(
-        a, precision=4, suppress_small=True, max_line_width=60, threshold=200, edgeitems=3
-    )
-    lines = text.splitlines()
-    if len(lines) > EXPANDED_MAX_LINES:
-        lines = lines[: EXPANDED_MAX_LINES - 1] + ["..."]
-    return "\n".join(lines)
+    norm = f"‖{float(np.linalg.norm(a)):.4g}‖"
+    return f"{tuple(a.shape)} {norm}" if shape else norm
 
 
 class ParamsTable(DataTable):
-    """The parameter table. Enter on a row expands or collapses a large tensor."""
+    """The parameter table. Enter on a row shows (or hides) its tensors in full."""
+
+    class Toggled(Message):
+        """The set of expanded parameters changed (``ParamsTable.expanded``)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
@@ -87,14 +85,12 @@ class ParamsTable(DataTable):
         self._layout: tuple = ()  # names, shapes and expansion the rows were built for
         self._cells: dict[str, tuple[str, ...]] = {}
         self._snapshot: Snapshot | None = None
-
-    def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        self._keys: list[str] = []
 
     def update_snapshot(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-        layout = tuple((p.name, p.shape, p.name in self.expanded) for p in snapshot.params)
+        analytic = snapshot.model in LINEAR_MODELS
+        layout = (analytic, *((p.name, p.shape) for p in snapshot.params))
         if layout != self._layout:
             self._rebuild(snapshot, layout)
             return
@@ -105,7 +101,7 @@ class ParamsTable(DataTable):
                 continue  # unchanged rows cost nothing on the wire
             self._cells[p.name] = cells
             colour = self._colour(p)
-            for (key, _), text, before in zip(COLUMNS, cells, old or (), strict=False):
+            for key, text, before in zip(self._keys, cells, old or (), strict=False):
                 if text != before or key in ("grad", "count"):
                     self.update_cell(
                         p.name, key, self._styled(key, text, colour), update_width=True
@@ -113,37 +109,40 @@ class ParamsTable(DataTable):
 
     def _rebuild(self, snapshot: Snapshot, layout: tuple) -> None:
         row = self.cursor_row
-        self.clear()
+        self.clear(columns=True)
         self._layout = layout
         self._cells = {}
+        # the analytic column only where the engine has closed-form gradients
+        self._keys = [key for key, _ in COLUMNS if layout[0] or key != "analytic"]
+        for key, label in COLUMNS:
+            if key in self._keys:
+                self.add_column(label, key=key)
         for p in snapshot.params:
             cells = self._row(p)
             self._cells[p.name] = cells
             colour = self._colour(p)
-            height = max(text.count("\n") + 1 for text in cells)
             self.add_row(
                 *(
                     self._styled(key, text, colour)
-                    for (key, _), text in zip(COLUMNS, cells, strict=True)
+                    for key, text in zip(self._keys, cells, strict=True)
                 ),
                 key=p.name,
-                height=height,
             )
         if self.row_count:
             self.move_cursor(row=min(row, self.row_count - 1))
 
     def _row(self, p: ParamView) -> tuple[str, ...]:
-        big = p.name in self.expanded
-        analytic = "—" if p.analytic_grad is None else fmt_array(p.analytic_grad, big)
-        delta = "—" if p.last_delta is None else fmt_array(p.last_delta, big)
-        return (
-            p.name,
-            fmt_array(p.value, big),
-            fmt_array(p.grad, big),
-            count_label(p),
-            analytic,
-            delta,
-        )
+        """The cells of one parameter, for the columns in ``_keys``."""
+        mark = "▸ " if p.name in self.expanded else ""
+        cells = {
+            "param": mark + p.name,
+            "value": fmt_array(p.value),
+            "grad": fmt_array(p.grad, shape=False),
+            "count": count_label(p),
+            "analytic": "—" if p.analytic_grad is None else fmt_array(p.analytic_grad, False),
+            "delta": "—" if p.last_delta is None else fmt_array(p.last_delta, shape=False),
+        }
+        return tuple(cells[k] for k in self._keys)
 
     def _colour(self, p: ParamView) -> str:
         return self.app.theme_variables.get(GRAD_COLOURS[grad_state(p)], "")
@@ -158,7 +157,7 @@ class ParamsTable(DataTable):
     def _toggle_expand(self, event: DataTable.RowSelected) -> None:
         """Enter on a row shows a large tensor in full (or folds it back)."""
         event.stop()
-        name = str(event.row_key.value)
-        self.expanded ^= {name}
+        self.expanded ^= {str(event.row_key.value)}
         if self._snapshot is not None:
             self.update_snapshot(self._snapshot)
+        self.post_message(self.Toggled())
