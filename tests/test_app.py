@@ -347,3 +347,23 @@ async def test_large_tensors_fold_to_shape_and_norm_and_expand_with_enter() -> N
         assert f"{first.name}  shape" in str(detail.query_one("Static").render())
         await pilot.press("enter")
         assert not detail.display
+
+
+async def test_a_preset_that_does_not_load_leaves_the_app_usable() -> None:
+    app = make_app("no-such-preset", device="cpu")
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(600):
+            if app.last_failure is not None:
+                break
+            await pilot.pause(0.05)
+        assert app.last_failure is not None and app.last_failure.command == "Load"
+        loading = str(app.screen.query_one("#params-loading").render())
+        assert "no-such-preset" in loading and "press p" in loading
+        # a message with [brackets] is shown as text, not parsed as markup
+        app.post_message(RunnerEvent(Failed("Configure", "ValueError: hidden: [8, x] bad", "")))
+        await pilot.pause(0.1)
+        await pilot.press("p")
+        await pilot.press(*"five", "enter")
+        s = await wait_for(pilot, lambda s: s.preset == "five-points", what="five-points")
+        assert not app.screen.query_one("#params-loading").display
+        assert s.step == 0

@@ -139,6 +139,7 @@ class PlaygroundApp(App[None]):
                 title=s.status,
                 severity=severity,
                 timeout=8 if s.status == "diverged" else 4,
+                markup=False,
             )
 
     @on(RunnerEvent)
@@ -151,12 +152,14 @@ class PlaygroundApp(App[None]):
                 self.main.show_loading("torch ready, loading the preset...")
         elif isinstance(ev, Notice):
             self.notices.append(ev.message)
-            self.notify(ev.message)
+            self.notify(ev.message, markup=False)  # paths and messages may hold [ ]
         elif isinstance(ev, Failed):
             self.last_failure = ev
             self.notices.append(ev.message)
             if ev.command == "Configure":
                 self.main.show_field_error(ev.message)
+            elif ev.command == "Load" and self.snapshot is None:
+                self.main.show_loading(f"{ev.message}\n\npress p to choose a preset")
             self.can_recover = ev.device_failed
             hint = "t: details, c: continue on the CPU" if ev.device_failed else "t: details"
             self.notify(
@@ -164,9 +167,10 @@ class PlaygroundApp(App[None]):
                 title=f"{ev.command} failed",
                 severity="error",
                 timeout=8,
+                markup=False,
             )
         elif isinstance(ev, Result) and ev.label == "resume":
-            self.notify(f"resumed {ev.value}")
+            self.notify(f"resumed {ev.value}", markup=False)
 
     # --- actions that leave the main screen ------------------------------------------
 

@@ -8,12 +8,13 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-INTRO = """\
-Drive the training loop one PyTorch call at a time and watch .grad:
-backward() ADDS to .grad (x1, x2 +=, ...), zero_grad() clears it, step() moves the
-parameters by -lr * grad and leaves .grad alone. Every button has a key; Tab moves
-between panels and fields, Escape returns to the parameter table.
-"""
+INTRO = (
+    "Drive the training loop one PyTorch call at a time and watch .grad: backward() ADDS "
+    "to .grad (x1, x2 +=, ...), zero_grad() clears it, step() moves the parameters by "
+    "-lr * grad and leaves .grad alone.\n\nEvery button has a key. Tab moves between "
+    "panels and fields, Escape returns to the parameter table, Enter on a parameter "
+    "prints it in full. Below 110x34 the panels are tabs: 1-5 switch them.\n"
+)
 
 
 class HelpScreen(ModalScreen[None]):

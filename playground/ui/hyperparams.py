@@ -132,7 +132,7 @@ class Hyperparams(Grid):
                     validate_on=["submitted"],
                     type="text",
                 )
-            yield Label("", id=f"err-{f.name}", classes="field-error")
+            yield Label("", id=f"err-{f.name}", classes="field-error", markup=False)
 
     def set_devices(self, devices: tuple[str, ...]) -> None:
         """The devices this machine has (from the runner's Ready event)."""

@@ -106,7 +106,7 @@ class MainScreen(Screen[None]):
 
     def _panel(self, pid: str) -> ComposeResult:
         if pid == "params":
-            yield Static("loading torch...", id="params-loading")
+            yield Static("loading torch...", id="params-loading", markup=False)
             yield ParamsTable(id="params")
             detail = TensorDetail(id="tensors")
             detail.display = False
@@ -150,7 +150,7 @@ class MainScreen(Screen[None]):
     def show_loading(self, text: str) -> None:
         self.query_one("#params-loading", Static).update(text)
         if self.snapshot is None:
-            self.query_one(StatusBar).show_text(text)
+            self.query_one(StatusBar).show_text(text.splitlines()[0])
 
     def apply_snapshot(self, s: Snapshot, running: bool) -> None:
         """Hand a new snapshot to each panel; each redraws only what changed."""

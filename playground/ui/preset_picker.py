@@ -53,7 +53,7 @@ class PresetPicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
             yield Label("Load a preset (loading one starts a fresh session)", id="picker-title")
-            yield Input(placeholder="type to filter", id="picker-filter")
+            yield Input(placeholder="type to filter", id="picker-filter", compact=True)
             yield OptionList(id="picker-list")
             if self.errors:
                 yield Label(
