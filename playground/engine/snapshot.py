@@ -7,8 +7,10 @@ Python numbers, strings, tuples and numpy arrays (copied, never shared with torc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy only for annotations: the UI imports this before its first frame
+    import numpy as np
 
 # Kinds of loss evaluations recorded in the history (``LossHistory.kind``).
 KIND_FORWARD = 0  # forward only: loss seen, no gradient
