@@ -372,6 +372,28 @@ def _check_model_fits(preset: Preset, dataset: Dataset) -> None:
             "train.batch_size",
             f"{cfg.batch_size} is larger than the {len(dataset.train)} training samples",
         )
+    # build the model once, so that a bad init name or model/loss pairing is reported
+    # with this file's name now, not when a session starts
+    import torch
+
+    from playground.engine.models import build_model, n_outputs_for
+
+    rng = torch.random.get_rng_state()
+    try:
+        build_model(
+            cfg.model,
+            dataset.n_features,
+            n_outputs_for(cfg.loss, dataset.n_classes),
+            cfg.hidden,
+            cfg.activation,
+            cfg.init,
+            dict(cfg.init_values) or None,
+        )
+    except ValueError as exc:
+        field = "model.init" if "init" in str(exc) else "model.kind"
+        raise PresetError(file, field, str(exc).removeprefix("model.init: ")) from exc
+    finally:
+        torch.random.set_rng_state(rng)
 
 
 def load_presets(directory: Path | None = None) -> tuple[dict[str, Preset], list[PresetError]]:

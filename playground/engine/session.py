@@ -142,6 +142,7 @@ class Session:
         self._closed = None  # (true params, least-squares optimum), computed once per build
         self._data_np = None  # the data as numpy for the fit view, made once per build
         self._prev: list[torch.Tensor] | None = None  # parameters before the last fast step
+        self._chunk_start: tuple[Checkpoint, int] | None = None  # the run's previous chunk
 
     def _make_optimizer(self) -> torch.optim.Optimizer | None:
         params = list(self.model.params.values())
@@ -384,6 +385,7 @@ class Session:
         start_step, c0 = self.step_count, self.cursor
         deadline = None if time_budget is None else time.perf_counter() + time_budget
         chunk, reason = 16, "max_steps"
+        self._chunk_start = None
         while reason == "max_steps" and self.step_count - start_step < steps:
             n = min(chunk, steps - (self.step_count - start_step))
             reason = self._chunk(n, until, deadline)
@@ -467,8 +469,10 @@ class Session:
 
     def _chunk(self, n: int, until: float | None, deadline: float | None) -> str:
         start = take(self)
+        before = self._chunk_start
         first = len(self.history)
         done = self._fast_steps(n, deadline)
+        self._chunk_start = (start, done)
         losses = self.history.tail(first)
         k = self.cfg.accumulate
         per_step = losses.reshape(-1, k).sum(axis=1) / self._scale
@@ -477,21 +481,36 @@ class Session:
         if not hit.any():
             return "max_steps"
         i = int(np.argmax(hit))
-        if i + 1 < done or bad[i]:
-            # replay from the chunk's start up to the step that stops the run
-            restore(self, start)
-            self._fast_steps(i, None)
         if bad[i]:
-            self._push_undo()  # `undo` returns to the last finite state
-            self._fast_steps(1, None)
-            self._mark_diverged()
+            self._diverge(start, i, before)
             return "diverged"
-        if i + 1 < done:
-            self._fast_steps(1, None)
+        if i + 1 < done:  # replay from the chunk's start up to the step that converged
+            restore(self, start)
+            self._fast_steps(i + 1, None)
         self.message = (
             f"converged at step {self.step_count}: loss {float(per_step[i]):.3g} <= {until:g}"
         )
         return "converged"
+
+    def _diverge(self, start: Checkpoint, i: int, before: tuple[Checkpoint, int] | None) -> None:
+        """Step ``i`` of the chunk begun at ``start`` had a non-finite loss. Its parameters
+        came from the step before, so the last state with a finite loss is the one before
+        *that* step: replay to it, keep it for ``undo``, then take the last two steps."""
+        if i >= 1:
+            restore(self, start)
+            self._fast_steps(i - 1, None)
+        elif before is not None:  # the bad parameters came from the previous chunk's last step
+            restore(self, before[0])
+            self._fast_steps(before[1] - 1, None)
+        else:  # the run began from parameters that already give a non-finite loss
+            restore(self, start)
+            self._push_undo()
+            self._fast_steps(1, None)
+            self._mark_diverged()
+            return
+        self._push_undo()  # `undo` returns to the last state whose loss was finite
+        self._fast_steps(2, None)
+        self._mark_diverged()
 
     def _mark_diverged(self) -> None:
         self.diverged_at = self.step_count
