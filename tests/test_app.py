@@ -6,6 +6,7 @@ snapshot, polled with ``pilot.pause``), never with a fixed sleep.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -367,3 +368,44 @@ async def test_a_preset_that_does_not_load_leaves_the_app_usable() -> None:
         s = await wait_for(pilot, lambda s: s.preset == "five-points", what="five-points")
         assert not app.screen.query_one("#params-loading").display
         assert s.step == 0
+
+
+async def test_resume_a_saved_session(tmp_path: Any) -> None:
+    from playground.engine.persist import save_session
+    from playground.engine.presets import find_preset
+    from playground.engine.session import Session
+
+    session = Session(find_preset("five-points"), device="cpu")
+    session.backward()
+    session.step()
+    path = save_session(session, tmp_path / "saved.npz")
+    app = make_app(device="cpu", resume=str(path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await wait_for(
+            pilot, lambda s: s.preset == "five-points" and s.step == 1, what="resumed"
+        )
+        assert value(s, "w") == pytest.approx(float(session.model.params["w"].item()))
+        assert app.last_failure is None
+
+
+async def test_settings_follow_snapshots_without_sending_them_back() -> None:
+    """Showing a snapshot's settings is not a user's change: no Configure goes out, even
+    when two snapshots with different settings are drawn back to back."""
+    app = make_app("five-points", device="cpu")
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = await wait_seq(pilot, 1)
+        app.main.apply_snapshot(dataclasses.replace(s, loss_name="sse", model="linear"), False)
+        app.main.apply_snapshot(s, False)
+        await pilot.pause(0.3)
+        assert app.seq == 1 and app.runner.applied == 1
+        assert app.snapshot.loss_name == "mse"
+
+
+async def test_choosing_an_optimizer_with_the_keyboard_rebuilds_with_it() -> None:
+    app = make_app("noisy-line", device="cpu")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_seq(pilot, 1)
+        app.screen.query_one("#set-optimizer").focus()
+        await pilot.press("enter", "down", "enter")  # gd, sgd, [adam]
+        s = await wait_for(pilot, lambda s: "Adam" in s.optimizer.name, what="adam")
+        assert s.lr == 0.5, "the other settings stay"

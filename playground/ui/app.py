@@ -14,6 +14,7 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding
 
+from playground.engine.presets import preset_infos
 from playground.runner import (
     Call,
     Command,
@@ -80,6 +81,11 @@ class PlaygroundApp(App[None]):
     def main(self) -> MainScreen:
         return self.screen_stack[0]  # type: ignore[return-value]
 
+    @property
+    def attached(self) -> bool:
+        """The main screen exists (events can arrive while the app shuts down)."""
+        return bool(self.screen_stack) and not self._exit
+
     # --- the runner --------------------------------------------------------------------
 
     def _publish(self, event: Any) -> None:
@@ -99,7 +105,7 @@ class PlaygroundApp(App[None]):
 
     def _first_preset(self, name: str | None) -> None:
         if name is None:  # cancelled: start with the first exercise rather than nothing
-            infos = PresetPicker().infos
+            infos, _ = preset_infos()
             name = infos[0].name if infos else None
         if name is not None:
             self.preset = name
@@ -115,7 +121,7 @@ class PlaygroundApp(App[None]):
             return path
 
         # the runner applies commands to a session, so start one, then replace it in place
-        self.submit(Load(self.preset or PresetPicker().infos[0].name, self.overrides))
+        self.submit(Load(self.preset or preset_infos()[0][0].name, self.overrides))
         self.submit(Call(swap, "resume"))
 
     def submit(self, command: Command) -> None:
@@ -127,6 +133,8 @@ class PlaygroundApp(App[None]):
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
         ev = message.event
+        if not self.attached:
+            return
         prev = self.snapshot
         self.snapshot, self.seq, self.running = ev.snapshot, ev.seq, ev.running
         self.main.apply_snapshot(ev.snapshot, ev.running)
@@ -145,6 +153,8 @@ class PlaygroundApp(App[None]):
     @on(RunnerEvent)
     def _event(self, message: RunnerEvent) -> None:
         ev = message.event
+        if not self.attached:
+            return
         if isinstance(ev, Ready):
             self.ready = ev
             self.main.set_devices(ev.devices)

@@ -139,9 +139,10 @@ class Hyperparams(Grid):
         self._devices = ("auto", *devices)
         select = self.query_one("#set-device", Select)
         current = self._shown.get("device")
-        select.set_options([(d, d) for d in self._devices])
-        if current in self._devices:
-            select.value = current
+        with select.prevent(Select.Changed):
+            select.set_options([(d, d) for d in self._devices])
+            if current in self._devices:
+                select.value = current
 
     def update_snapshot(self, snapshot: Snapshot) -> None:
         for name, value in values_of(snapshot).items():
@@ -150,10 +151,13 @@ class Hyperparams(Grid):
             self._shown[name] = value
             widget = self.query_one(f"#set-{name}")
             if isinstance(widget, Select):
+                # showing the value in force is not a user's choice: no Changed message
+                # (a queued one would arrive after the next snapshot and undo it)
                 options = CHOICES.get(name, self._devices)
-                if value not in options:
-                    widget.set_options([(o, o) for o in (*options, value)])
-                widget.value = value
+                with widget.prevent(Select.Changed):
+                    if value not in options:
+                        widget.set_options([(o, o) for o in (*options, value)])
+                    widget.value = value
             elif isinstance(widget, Input) and not widget.has_focus:
                 widget.value = f"{value:g}" if isinstance(value, float) else str(value)
             self.clear_error(name)
@@ -173,7 +177,8 @@ class Hyperparams(Grid):
             if text.startswith(f"{f.name}:") or text.startswith(f"{f.name} "):
                 widget = self.query_one(f"#set-{f.name}")
                 if isinstance(widget, Select) and f.name in self._shown:
-                    widget.value = self._shown[f.name]  # back to the value in force
+                    with widget.prevent(Select.Changed):
+                        widget.value = self._shown[f.name]  # back to the value in force
                 self.show_error(f.name, text.removeprefix(f"{f.name}:").strip())
                 return f.name
         return None
@@ -203,5 +208,5 @@ class Hyperparams(Grid):
         event.stop()
         name = (event.select.id or "").removeprefix("set-")
         if event.value is Select.BLANK or event.value == self._shown.get(name):
-            return  # the form showing a snapshot, not the user choosing
+            return  # nothing new
         self.post_message(self.Changed({name: event.value}))
