@@ -5,138 +5,68 @@ minus and the functions in ``FUNCTIONS``. The text goes through ``ast.parse`` an
 node is checked against a whitelist; nothing is ever passed to ``eval`` or ``exec``.
 Anything else gets an ``ExpressionError`` that names the column and says what is allowed.
 
-This module imports neither torch nor textual: the CLI and the UI use it to validate input
-before any tensor exists.
+The tree types live in ``expr_tree`` and the ``x=1 y=2`` values syntax in ``expr_values``;
+both are re-exported here, so this stays the one import for callers. None of these modules
+imports torch or textual: the CLI and the UI use them to validate input before any tensor
+exists.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-import re
-from dataclasses import dataclass
 from fractions import Fraction
 
-FUNCTIONS: tuple[str, ...] = (
-    "exp",
-    "log",
-    "sin",
-    "cos",
-    "tan",
-    "tanh",
-    "sigmoid",
-    "relu",
-    "sqrt",
-    "abs",
+# The tree types and the values syntax live in their own modules; they are re-exported so
+# ``from playground.engine.expr import ...`` keeps working for every caller.
+from playground.engine.expr_tree import (
+    ALLOWED,
+    FUNCTIONS,
+    MAX_CONSTANT,
+    MAX_DEPTH,
+    MAX_EXPONENT,
+    MAX_OPERATIONS,
+    MAX_SOURCE_CHARS,
+    OPERATORS,
+    RESERVED_NAMES,
+    Binary,
+    Call,
+    Expr,
+    ExpressionError,
+    Num,
+    Program,
+    Statement,
+    Unary,
+    Var,
 )
-OPERATORS = "+ - * / ** and unary -"
-ALLOWED = (
-    f"allowed: numbers, input names, {OPERATORS}, parentheses, "
-    f"the functions {', '.join(FUNCTIONS)}, and 'name = expression' steps separated by ';'"
-)
+from playground.engine.expr_values import InputValues, format_plain, format_values, parse_values
 
-# Limits keep a pasted monster from stalling the parser, torch or sympy.
-MAX_SOURCE_CHARS = 2000
-MAX_DEPTH = 64  # nesting of operations in one statement
-MAX_OPERATIONS = 200  # graph nodes in total; more would not fit any screen anyway
-MAX_CONSTANT = 1e15  # largest literal number
-MAX_EXPONENT = 100.0  # largest constant exponent in ``**``
-RESERVED_NAMES = frozenset({"requires_grad"})  # a keyword of the values syntax
-
-
-class ExpressionError(ValueError):
-    """A bad expression or value list; ``col`` and ``line`` are 1-based."""
-
-    def __init__(self, message: str, col: int = 1, line: int = 1, source: str = "") -> None:
-        self.message = message
-        self.col = max(1, col)
-        self.line = max(1, line)
-        self.source = source
-        where = f"col {self.col}" if "\n" not in source else f"line {self.line}, col {self.col}"
-        super().__init__(f"{message} ({where})")
-
-    def pointer(self) -> str:
-        """The offending source line with a caret under the column."""
-        lines = self.source.split("\n") if self.source else [""]
-        text = lines[min(self.line, len(lines)) - 1]
-        return f"{text}\n{' ' * (self.col - 1)}^"
-
-
-@dataclass(frozen=True)
-class Num:
-    """A constant; ``exact`` keeps integers and decimals exact for sympy."""
-
-    value: float
-    exact: Fraction | None = None
-
-    @property
-    def text(self) -> str:
-        if self.exact is not None and self.exact.denominator == 1:
-            return str(self.exact.numerator)
-        return repr(self.value)
-
-
-@dataclass(frozen=True)
-class Var:
-    """A name: an input, or the result of an earlier ``name = ...`` step."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Unary:
-    """Unary minus (``op`` is always ``"neg"``)."""
-
-    op: str
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class Binary:
-    """``op`` is one of add, sub, mul, div, pow."""
-
-    op: str
-    left: Expr
-    right: Expr
-
-
-@dataclass(frozen=True)
-class Call:
-    """One of ``FUNCTIONS`` applied to one argument."""
-
-    func: str
-    arg: Expr
-
-
-Expr = Num | Var | Unary | Binary | Call
-
-
-@dataclass(frozen=True)
-class Statement:
-    """``target = expr``; ``target`` is None for a bare expression (only the last one)."""
-
-    target: str | None
-    expr: Expr
-
-
-@dataclass(frozen=True)
-class Program:
-    """A parsed expression: steps in order, the last one is the output."""
-
-    source: str
-    statements: tuple[Statement, ...]
-    inputs: tuple[str, ...]  # free names, in order of first appearance
-
-    @property
-    def output_name(self) -> str | None:
-        return self.statements[-1].target
-
-    @property
-    def reserved_names(self) -> frozenset[str]:
-        """Names the user chose; generated node names must avoid them."""
-        targets = {s.target for s in self.statements if s.target}
-        return frozenset(self.inputs) | frozenset(targets)
-
+__all__ = [
+    "ALLOWED",
+    "CONST_FUNCS",
+    "FUNCTIONS",
+    "MAX_CONSTANT",
+    "MAX_DEPTH",
+    "MAX_EXPONENT",
+    "MAX_OPERATIONS",
+    "MAX_SOURCE_CHARS",
+    "OPERATORS",
+    "RESERVED_NAMES",
+    "Binary",
+    "Call",
+    "Expr",
+    "ExpressionError",
+    "InputValues",
+    "Num",
+    "Program",
+    "Statement",
+    "Unary",
+    "Var",
+    "format_plain",
+    "format_values",
+    "parse_expression",
+    "parse_values",
+]
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 _OP_SYMBOLS = {
@@ -395,80 +325,3 @@ CONST_FUNCS = {
 def parse_expression(source: str) -> Program:
     """Parse ``source``; raise ``ExpressionError`` (with a column) if it is not allowed."""
     return _Parser(source.replace("\r\n", "\n").replace("\r", "\n")).parse()
-
-
-@dataclass(frozen=True)
-class InputValues:
-    """Values typed as ``x=1 y=2``; ``requires_grad`` None means every input."""
-
-    values: tuple[tuple[str, float], ...]
-    requires_grad: tuple[str, ...] | None = None
-
-    def as_dict(self) -> dict[str, float]:
-        return dict(self.values)
-
-
-_NAME = re.compile(r"[A-Za-z]\w*")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_NAME_LIST = re.compile(r"[A-Za-z]\w*(?:\s*,\s*[A-Za-z]\w*)*")
-
-
-def parse_values(text: str) -> InputValues:
-    """Parse ``"x=1 y=2, z=-3e-2 requires_grad=w,b"``; columns in errors are 1-based."""
-    values: dict[str, float] = {}
-    requires: tuple[str, ...] | None = None
-    i = 0
-
-    def fail(message: str, pos: int) -> ExpressionError:
-        return ExpressionError(message, pos + 1, 1, text)
-
-    while True:
-        while i < len(text) and text[i] in " \t\n,;":
-            i += 1
-        if i >= len(text):
-            break
-        name_match = _NAME.match(text, i)
-        if not name_match:
-            raise fail("expected 'name=number', e.g. x=1 y=2", i)
-        name = name_match.group()
-        i = name_match.end()
-        while i < len(text) and text[i] in " \t":
-            i += 1
-        if i >= len(text) or text[i] != "=":
-            raise fail(f"expected '=' after '{name}'", i)
-        i += 1
-        while i < len(text) and text[i] in " \t":
-            i += 1
-        if name == "requires_grad":
-            list_match = _NAME_LIST.match(text, i)
-            if not list_match:
-                raise fail("expected names after requires_grad=, e.g. requires_grad=w,b", i)
-            requires = tuple(n.strip() for n in list_match.group().split(","))
-            i = list_match.end()
-            continue
-        num_match = _NUMBER.match(text, i)
-        if not num_match:
-            raise fail(f"expected a number for '{name}'", i)
-        value = float(num_match.group())
-        if not math.isfinite(value) or abs(value) > MAX_CONSTANT:
-            raise fail(f"value of '{name}' too large (limit {MAX_CONSTANT:g})", i)
-        if name in values:
-            raise fail(f"'{name}' given twice", name_match.start())
-        values[name] = value
-        i = num_match.end()
-        if i < len(text) and text[i] not in " \t\n,;":
-            raise fail(f"unexpected '{text[i]}' after the value of '{name}'", i)
-    return InputValues(tuple(values.items()), requires)
-
-
-def format_values(values: InputValues) -> str:
-    """The inverse of ``parse_values``: ``x=1 y=2 requires_grad=w,b``."""
-    parts = [f"{name}={format_plain(value)}" for name, value in values.values]
-    if values.requires_grad is not None:
-        parts.append("requires_grad=" + ",".join(values.requires_grad))
-    return " ".join(parts)
-
-
-def format_plain(value: float) -> str:
-    """Shortest exact text for a float: 2.0 -> "2", 0.1 -> "0.1"."""
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
