@@ -285,6 +285,8 @@ async def test_help_optimizer_grad_screen_and_resizing() -> None:
         await pilot.press("escape")
         await pilot.press("o")
         assert app.screen.query_one("#optimizer").display
+        await pilot.press("l")
+        assert app.screen.query_one("#loss").log_scale
         await pilot.press("4")
         assert app.screen.query_one("#panel-code").has_class("-active")
         for size in ((120, 40), (60, 15), (200, 60), (80, 24), (20, 8)):
@@ -409,3 +411,17 @@ async def test_choosing_an_optimizer_with_the_keyboard_rebuilds_with_it() -> Non
         await pilot.press("enter", "down", "enter")  # gd, sgd, [adam]
         s = await wait_for(pilot, lambda s: "Adam" in s.optimizer.name, what="adam")
         assert s.lr == 0.5, "the other settings stay"
+
+
+async def test_the_code_panel_follows_the_newest_entry() -> None:
+    app = make_app("five-points", device="cpu")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_seq(pilot, 1)
+        await pilot.press("4")  # the Code tab
+        for i, key in enumerate("bzbzbzbzbs", start=2):
+            await pilot.press(key)
+            await wait_seq(pilot, i)
+        await pilot.pause(0.2)
+        code = app.screen.query_one("#code")
+        assert code.max_scroll_y > 0 and code.scroll_y == code.max_scroll_y
+        assert "# step" in str(code.query_one("#code-text").render())

@@ -43,5 +43,8 @@ class CodePanel(VerticalScroll):
         if log == self._log:
             return
         self._log = log
+        # follow the newest entry, unless the reader has scrolled up to look at older ones
+        follow = self.scroll_y >= self.max_scroll_y - 1
         self.query_one("#code-text", Static).update(render_log(log))
-        self.call_after_refresh(self.scroll_end, animate=False)
+        if follow:
+            self.call_after_refresh(self.scroll_end, animate=False)
