@@ -91,7 +91,9 @@ class MainScreen(Screen[None]):
         yield Header(icon="")
         with Horizontal(id="actions"):
             for bid, label, action in BUTTONS:
-                yield Button(label, action=f"screen.{action}", compact=True, id=f"btn-{bid}")
+                button = Button(label, action=f"screen.{action}", compact=True, id=f"btn-{bid}")
+                button.can_focus = False  # every button has a key: Tab goes to the panels
+                yield button
         yield Tabs(
             *(Tab(f"{i} {label}", id=f"tab-{pid}") for i, (pid, label, _) in enumerate(PANELS, 1)),
             id="tabs",
@@ -215,18 +217,32 @@ class MainScreen(Screen[None]):
         self.query_one(ParamsTable).focus()
 
     def action_tab(self, pid: str) -> None:
+        """Keys 1-5: show the panel (a tab when compact) and focus what it has to focus."""
         self.query_one(Tabs).active = f"tab-{pid}"
+        self.call_after_refresh(self._focus_panel, pid)
+
+    def _focus_panel(self, pid: str) -> None:
+        panel = self.query_one(f"#panel-{pid}")
+        target = next((w for w in panel.query("*") if w.focusable), None)
+        if target is not None:
+            self.set_focus(target)
+        elif self.has_class("-compact"):
+            self.set_focus(self.query_one(Tabs))  # plots take no focus; left/right switch tabs
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_changed(self, event: Tabs.TabActivated) -> None:
         pid = (event.tab.id or "").removeprefix("tab-")
         for panel in self.query(".panel"):
             panel.set_class(panel.id == f"panel-{pid}", "-active")
-        if self.has_class("-compact"):
+        focused = self.focused
+        if (
+            self.has_class("-compact")
+            and focused is not None
+            and focused is not self.query_one(Tabs)
+        ):
             # focus must not stay on a widget that just went out of sight
-            active = self.query_one(f"#panel-{pid}")
-            target = next((w for w in active.query("*") if w.focusable), None)
-            self.set_focus(target or self.query_one(Tabs))
+            if not any(a.id == f"panel-{pid}" for a in focused.ancestors):
+                self.call_after_refresh(self._focus_panel, pid)
 
     @on(ParamsTable.Toggled)
     def _expanded(self) -> None:
