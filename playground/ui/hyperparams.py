@@ -49,6 +49,8 @@ CHOICES = {"model": MODELS, "loss": LOSSES, "optimizer": OPTIMIZERS}
 def parse(field: Field, text: str) -> tuple[Any, str | None]:
     """The typed value of ``text`` for ``field``, or an error message."""
     text = text.strip()
+    if not text:
+        return None, "needs a value"
     try:
         value: Any = field.kind(text)
     except ValueError:
