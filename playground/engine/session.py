@@ -96,6 +96,7 @@ class Session:
         self.cfg = (config or preset.config).with_overrides(**overrides)
         self.device = resolve_device(self.cfg.device)
         self._undo: deque[Checkpoint | _Rebuild] = deque(maxlen=UNDO_DEPTH)
+        self._device_label: tuple[torch.device, str] | None = None
         self._build()
 
     # --- construction ---------------------------------------------------------------
@@ -141,6 +142,8 @@ class Session:
         self.transcript = Transcript(preamble=self._preamble())
         self._closed = None  # (true params, least-squares optimum), computed once per build
         self._data_np = None  # the data as numpy for the fit view, made once per build
+        self._line_x: torch.Tensor | None = None  # fit-view sample points, on the device
+        self._grid: torch.Tensor | None = None
         self._prev: list[torch.Tensor] | None = None  # parameters before the last fast step
         self._chunk_start: tuple[Checkpoint, int] | None = None  # the run's previous chunk
 

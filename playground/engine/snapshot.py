@@ -7,7 +7,7 @@ Python numbers, strings, tuples and numpy arrays (copied, never shared with torc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy only for annotations: the UI imports this before its first frame
     import numpy as np
@@ -121,6 +121,9 @@ class Snapshot:
     diverged_at: int | None = None
     fit: FitView | None = None
     description: str = ""
+    config: dict[str, Any] = field(
+        default_factory=dict
+    )  # the TrainConfig in force, as plain values
 
     def param(self, name: str) -> ParamView:
         for p in self.params:

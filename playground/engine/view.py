@@ -1,45 +1,85 @@
-"""Building a ``Snapshot`` from a live session: the one place tensors become plain data."""
+"""Building a ``Snapshot`` from a live session: the one place tensors become plain data.
+
+Everything a snapshot needs from the device - parameters, gradients, deltas, optimizer
+state, losses, accuracies, the model's predictions for the fit panel - is gathered first
+and copied to the host in one transfer per dtype: on a GPU each separate ``.cpu()`` or
+``.item()`` would be a synchronisation of its own.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from playground.engine import analytic
 from playground.engine.devices import describe
-from playground.engine.models import predict_labels
+from playground.engine.models import compute_loss, predict_labels
 from playground.engine.snapshot import FitView, LossHistory, OptimizerView, ParamView, Snapshot
 
 if TYPE_CHECKING:
     from playground.engine.session import Session
 
 
-def _np(t: torch.Tensor | None) -> np.ndarray | None:
-    if t is None:
-        return None
-    a = t.detach().to("cpu", copy=True).numpy()
-    a.flags.writeable = False
-    return a
+class _Host:
+    """Collects device tensors, then copies them to the host in one transfer per dtype.
+
+    ``add`` returns a getter that yields the host array (read-only) once ``fetch`` ran.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[tuple[torch.Tensor, tuple[int, ...]]] = []
+        self._out: list[np.ndarray] = []
+
+    def add(self, t: torch.Tensor | None) -> Callable[[], np.ndarray | None]:
+        if t is None:
+            return lambda: None
+        i = len(self._items)
+        self._items.append((t.detach(), tuple(t.shape)))
+        return lambda: self._out[i]
+
+    def fetch(self) -> None:
+        by_dtype: dict[tuple[torch.dtype, torch.device], list[int]] = {}
+        for i, (t, _) in enumerate(self._items):
+            by_dtype.setdefault((t.dtype, t.device), []).append(i)
+        out: list[np.ndarray | None] = [None] * len(self._items)
+        for idx in by_dtype.values():
+            flat = torch.cat([self._items[i][0].reshape(-1) for i in idx]).cpu().numpy()
+            offset = 0
+            for i in idx:
+                shape = self._items[i][1]
+                n = int(np.prod(shape, dtype=np.int64))
+                a = flat[offset : offset + n].reshape(shape)
+                a.flags.writeable = False
+                out[i] = a
+                offset += n
+        self._out = out  # type: ignore[assignment]
 
 
-def _metrics(s: Session, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
-    from playground.engine.models import compute_loss
+def _scalar(get: Callable[[], np.ndarray | None]) -> float | None:
+    a = get()
+    return None if a is None else float(a)
 
+
+def _metrics(s: Session, host: _Host, x: torch.Tensor, y: torch.Tensor) -> tuple[Any, Any]:
+    """Loss and (for classifiers) accuracy on a whole split, left on the device."""
     with torch.no_grad():
         out = s.model(x)
-        loss = float(compute_loss(s.cfg.loss, out, y).item())
+        loss = host.add(compute_loss(s.cfg.loss, out, y).float())
         acc = None
         if s.dataset.task == "classification":
-            acc = float((predict_labels(s.cfg.loss, out) == y).float().mean().item())
+            acc = host.add((predict_labels(s.cfg.loss, out) == y).float().mean())
     return loss, acc
 
 
-def optimizer_view(s: Session) -> OptimizerView:
+def optimizer_view(s: Session, host: _Host) -> Callable[[], OptimizerView]:
     cfg = s.cfg
     if s.optimizer is None:
-        return OptimizerView("gd (by hand: p -= lr * p.grad)", {"lr": cfg.lr})
+        view = OptimizerView("gd (by hand: p -= lr * p.grad)", {"lr": cfg.lr})
+        return lambda: view
     hyper = {
         k: v
         for k, v in s.optimizer.param_groups[0].items()
@@ -50,17 +90,28 @@ def optimizer_view(s: Session) -> OptimizerView:
         b1, b2 = s.optimizer.param_groups[0]["betas"]
         hyper.update(beta1=b1, beta2=b2)
     names = {id(p): n for n, p in s.model.params.items()}
-    state: dict[str, dict[str, np.ndarray | float]] = {}
+    pending: dict[str, dict[str, Any]] = {}
     for p, st in s.optimizer.state.items():
-        entry: dict[str, np.ndarray | float] = {}
+        entry: dict[str, Any] = {}
         for key, value in st.items():
             if isinstance(value, torch.Tensor):
-                entry[key] = float(value.item()) if value.dim() == 0 else _np(value)
+                entry[key] = (host.add(value), value.dim() == 0)
             elif isinstance(value, (int, float)):
                 entry[key] = float(value)
-        state[names.get(id(p), "?")] = entry
-    name = type(s.optimizer).__name__
-    return OptimizerView(f"torch.optim.{name}", hyper, state)
+        pending[names.get(id(p), "?")] = entry
+    name = f"torch.optim.{type(s.optimizer).__name__}"
+
+    def finish() -> OptimizerView:
+        state = {
+            pname: {
+                k: (float(v[0]()) if v[1] else v[0]()) if isinstance(v, tuple) else v
+                for k, v in entry.items()
+            }
+            for pname, entry in pending.items()
+        }
+        return OptimizerView(name, hyper, state)
+
+    return finish
 
 
 def true_and_closed_form(
@@ -118,54 +169,71 @@ def _prob(s: Session, out: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(out)
 
 
-def fit_view(s: Session, truth, closed) -> FitView:
+def fit_view(s: Session, host: _Host, truth: Any, closed: Any) -> Callable[[], FitView]:
     if s._data_np is None:
         s._data_np = _data_arrays(s)
     a = s._data_np
     classify = s.dataset.task == "classification"
+    extra: dict[str, Any] = {}
+    later: dict[str, Callable[[], np.ndarray | None]] = {}
     with torch.no_grad():
         out = s.model(s.x)
-        pred = _prob(s, out) if classify else out
-        extra: dict[str, np.ndarray | None] = {}
+        pred = host.add(_prob(s, out) if classify else out)
         if a.get("line_x") is not None:
             lx = a["line_x"]
             extra["line_x"] = lx
-            extra["line_y"] = _np(s.model(torch.tensor(lx).reshape(-1, 1).to(s.device)))
+            if s._line_x is None:
+                s._line_x = torch.tensor(lx).reshape(-1, 1).to(s.device)
+            later["line_y"] = host.add(s.model(s._line_x))
             for key, params in (("true_y", truth), ("closed_y", closed)):
                 if params is not None:
                     w, b = (np.asarray(v, dtype=np.float64).reshape(-1) for v in params.values())
                     extra[key] = _readonly((lx * w[0] + b[0]).astype(np.float32))
         if a.get("grid_x") is not None:
-            gx, gy = np.meshgrid(a["grid_x"], a["grid_y"])
-            pts = torch.tensor(np.stack([gx.ravel(), gy.ravel()], axis=1)).to(s.device)
+            if s._grid is None:
+                gx, gy = np.meshgrid(a["grid_x"], a["grid_y"])
+                s._grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], axis=1)).to(s.device)
             extra["grid_x"], extra["grid_y"] = a["grid_x"], a["grid_y"]
-            extra["grid_p"] = _readonly(_np(_prob(s, s.model(pts))).reshape(gx.shape))
-    return FitView(x=a["x"], y=a["y"], pred=_np(pred), val_x=a["val_x"], val_y=a["val_y"], **extra)
+            shape = (len(a["grid_y"]), len(a["grid_x"]))
+            later["grid_p"] = host.add(_prob(s, s.model(s._grid)).reshape(shape))
+
+    def finish() -> FitView:
+        done = {k: get() for k, get in later.items()}
+        return FitView(
+            x=a["x"], y=a["y"], pred=pred(), val_x=a["val_x"], val_y=a["val_y"], **extra, **done
+        )
+
+    return finish
 
 
 def build_snapshot(s: Session) -> Snapshot:
     s.history.flush()
     s.val_history.flush()
-    params = []
-    for n, p in s.model.params.items():
-        params.append(
-            ParamView(
-                name=n,
-                shape=tuple(p.shape),
-                value=_np(p),
-                grad=_np(p.grad),
-                backward_count=s.counts[n],
-                last_delta=_np(s.deltas[n]),
-                analytic_grad=(s.analytic_acc or {}).get(n) if s.model.is_linear else None,
-            )
-        )
-    train_loss, acc = _metrics(s, s.x, s.y)
-    val_loss = val_acc = None
-    if s.val is not None:
-        val_loss, val_acc = _metrics(s, *s.val)
+    host = _Host()
+    pending = [
+        (n, p, host.add(p), host.add(p.grad), host.add(s.deltas[n]))
+        for n, p in s.model.params.items()
+    ]
+    train = _metrics(s, host, s.x, s.y)
+    val = _metrics(s, host, *s.val) if s.val is not None else (None, None)
     if s._closed is None:
         s._closed = true_and_closed_form(s)
     truth, closed = s._closed
+    optimizer = optimizer_view(s, host)
+    fit = fit_view(s, host, truth, closed)
+    host.fetch()  # the one transfer
+    params = tuple(
+        ParamView(
+            name=n,
+            shape=tuple(p.shape),
+            value=value(),
+            grad=grad(),
+            backward_count=s.counts[n],
+            last_delta=delta(),
+            analytic_grad=(s.analytic_acc or {}).get(n) if s.model.is_linear else None,
+        )
+        for n, p, value, grad, delta in pending
+    )
     history = LossHistory(
         loss=s.history.loss.view(),
         step=s.history.step.view(),
@@ -178,7 +246,7 @@ def build_snapshot(s: Session) -> Snapshot:
         preset=s.preset.name,
         title=s.preset.title,
         task=s.dataset.task,
-        device=describe(s.device),
+        device=_device_name(s),
         model=s.model.kind,
         loss_name=s.cfg.loss,
         lr=s.cfg.lr,
@@ -190,19 +258,34 @@ def build_snapshot(s: Session) -> Snapshot:
         backward_total=s.backward_total,
         status=s.status,
         message=s.message,
-        params=tuple(params),
-        optimizer=optimizer_view(s),
+        params=params,
+        optimizer=optimizer(),
         last_loss=s.last_loss,
-        train_loss=train_loss,
-        val_loss=val_loss,
-        accuracy=acc,
-        val_accuracy=val_acc,
+        train_loss=_scalar(train[0]),
+        val_loss=_scalar(val[0]) if val[0] else None,
+        accuracy=_scalar(train[1]) if train[1] else None,
+        val_accuracy=_scalar(val[1]) if val[1] else None,
         history=history,
         true_params=truth,
         closed_form=closed,
         log=s.transcript.lines(),
         undo_depth=s.undo_depth,
         diverged_at=s.diverged_at,
-        fit=fit_view(s, truth, closed),
+        fit=fit(),
         description=s.preset.description,
+        config=_config(s),
     )
+
+
+def _device_name(s: Session) -> str:
+    # describe() asks the driver for the GPU's name: once per device, not per snapshot
+    if s._device_label is None or s._device_label[0] != s.device:
+        s._device_label = (s.device, describe(s.device))
+    return s._device_label[1]
+
+
+def _config(s: Session) -> dict[str, Any]:
+    """The settings in force, as plain values (for the settings form)."""
+    cfg = asdict(s.cfg)
+    cfg["device"] = str(s.device)
+    return cfg
