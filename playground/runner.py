@@ -103,6 +103,14 @@ class Recover(Command):
 
 
 @dataclass(frozen=True)
+class Resume(Command):
+    """Replace the session with the one saved in ``path`` (``persist.save_session``); a
+    file that cannot be loaded leaves the current session as it was."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Stop(Command):
     """End the thread."""
 
@@ -180,6 +188,8 @@ class Runner:
         self._until: float | None = None
         self._last_publish = 0.0
         self.applied = 0  # commands applied (for tests and the load benchmark)
+        self._stopping = threading.Event()
+        self._on_exit: Callable[[Any], Any] | None = None
 
     # --- UI side ------------------------------------------------------------------------
 
@@ -189,8 +199,15 @@ class Runner:
     def submit(self, command: Command) -> None:
         self._queue.put(command)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._queue.put(Stop())
+    def stop(self, timeout: float = 5.0, on_exit: Callable[[Any], Any] | None = None) -> None:
+        """End the thread after the command in hand; queued commands are dropped.
+
+        ``on_exit(session)`` runs on the runner thread just before it ends (an autosave,
+        say); its failure is published as ``Failed`` and does not stop the shutdown.
+        """
+        self._on_exit = on_exit
+        self._stopping.set()
+        self._queue.put(Stop())  # wakes a thread waiting for a command
         if self._thread.is_alive():
             self._thread.join(timeout)
 
@@ -202,14 +219,18 @@ class Runner:
 
     def _main(self) -> None:
         t0 = time.perf_counter()
-        import torch  # noqa: F401  - the slow import, off the UI thread
+        import torch  # the slow import, off the UI thread
 
         from playground.engine.devices import available_devices
+
+        # the first optimizer a process builds imports torch._dynamo (seconds): do it
+        # now, under "loading torch...", not when the first preset loads
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
         self._publish(
             Ready(torch.__version__, tuple(available_devices()), time.perf_counter() - t0)
         )
-        while True:
+        while not self._stopping.is_set():
             if self._running:
                 try:
                     cmd = self._queue.get_nowait()
@@ -218,10 +239,15 @@ class Runner:
                     continue
             else:
                 cmd = self._queue.get()
-            if isinstance(cmd, Stop):
-                return
+            if isinstance(cmd, Stop) or self._stopping.is_set():
+                break
             self._apply(cmd)
             self.applied += 1
+        if self._on_exit is not None and self.session is not None:
+            try:
+                self._on_exit(self.session)
+            except Exception as exc:  # noqa: BLE001 - reported; shutting down regardless
+                self._fail("Stop", exc, False)
 
     def _apply(self, cmd: Command) -> None:
         from playground.engine.checkpoint import restore, take
@@ -229,7 +255,7 @@ class Runner:
 
         before = None
         try:
-            if self.session is not None and not isinstance(cmd, (Load, Recover)):
+            if self.session is not None and not isinstance(cmd, (Load, Recover, Resume)):
                 before = take(self.session)
             self._dispatch(cmd)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none is fatal
@@ -262,6 +288,9 @@ class Runner:
                 overrides["device"] = self.device
             self._running = False
             self.session = Session(find_preset(cmd.preset), **overrides)
+            return
+        if isinstance(cmd, Resume):
+            self._resume(cmd.path)
             return
         if s is None:
             raise RuntimeError("no preset loaded yet")
@@ -314,6 +343,16 @@ class Runner:
             if name in ("step", "train_step") or name == "reset":
                 s.status, s.message = "idle", s.message if name != "reset" else ""
 
+    def _resume(self, path: str) -> None:
+        from playground.engine.persist import load_session
+
+        if self._running:
+            self._pause()
+        # load first: a bad file raises here, before the current session is touched
+        session = load_session(Path(path).expanduser(), device=self.device)
+        self.session = session
+        self._publish(Notice(f"resumed {path} at step {session.step_count}"))
+
     def _recover(self, device: str) -> None:
         try:
             self.session.move_to(device)
@@ -339,14 +378,22 @@ class Runner:
             self.session.message = f"paused at step {self.session.step_count}"
 
     def _train_slice(self) -> None:
+        from playground.engine.checkpoint import restore, take
+
         s = self.session
         remaining = (self._target or 0) - s.step_count
         try:
+            before = take(s)  # per ~40 ms slice: rolls a failed slice back whole
             result = s.run(remaining, self._until, time_budget=self.slice_s)
         except Exception as exc:  # noqa: BLE001
             from playground.engine.recover import is_device_error
 
             self._running = False
+            try:
+                restore(s, before)
+                s.status, s.message = "paused", f"stopped at step {s.step_count}: {_one_line(exc)}"
+            except Exception:  # noqa: BLE001 - a lost device: the last snapshot remains
+                pass
             self._fail("Run", exc, is_device_error(exc))
             self._emit_safely()
             return

@@ -48,14 +48,17 @@ class Events:
                 return ev
 
     def settle(self, kind: type = Published, timeout: float = 30.0) -> Any:
-        """The last event of ``kind`` once the runner has been quiet for a moment."""
+        """The last event of ``kind`` once the runner has been quiet for a moment (after
+        at least one such event: loading torch and the first preset can take seconds)."""
         last = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 ev = self.q.get(timeout=0.3)
             except queue.Empty:
-                return last
+                if last is not None:
+                    return last
+                continue
             if isinstance(ev, kind):
                 last = ev
         return last

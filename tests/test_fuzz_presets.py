@@ -8,6 +8,7 @@ separately, in a subprocess with a memory cap and a time limit.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import math
@@ -259,21 +260,21 @@ def mutated_presets(draw: st.DrawFn) -> dict[str, Any]:
         if how == "drop":
             del parent[path[-1]]
         elif how == "replace":
-            parent[path[-1]] = draw(REPLACEMENTS)
+            parent[path[-1]] = copy.deepcopy(draw(REPLACEMENTS))
         elif how == "rename" and isinstance(parent, dict):
             parent[path[-1] + draw(st.sampled_from(["_", "s", "X"]))] = parent.pop(path[-1])
         elif how == "ragged":
             value = parent[path[-1]]
             if isinstance(value, list) and value:
-                value[draw(st.integers(0, len(value) - 1))] = draw(
-                    st.sampled_from([[], [1.0, 2.0], "a", [[1]]])
+                # a fresh copy: sampled_from hands out the same list object every time
+                value[draw(st.integers(0, len(value) - 1))] = copy.deepcopy(
+                    draw(st.sampled_from([[], [1.0, 2.0], "a", [[1]]]))
                 )
             else:
                 parent[path[-1]] = [value, [value]]
         elif how == "add" and isinstance(parent, dict):
-            parent[draw(st.sampled_from(["extra", "kind", "n", "true_w", "d", "seed"]))] = draw(
-                REPLACEMENTS
-            )
+            key = draw(st.sampled_from(["extra", "kind", "n", "true_w", "d", "seed"]))
+            parent[key] = copy.deepcopy(draw(REPLACEMENTS))
     return doc
 
 

@@ -7,6 +7,7 @@ import ast
 import builtins
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -314,9 +315,17 @@ def test_export_of_the_transcript_writes_only_the_requested_path(
         r.submit(Act("train_step"))
         r.submit(Export(str(out / "deep" / "f.py")))
         r.submit(Export(str(out / "loss.csv"), kind="csv"))
+        # stop() ends after the command in hand: wait for both exports first
+        seen: list[Any] = []
+        deadline = time.monotonic() + 60
+        while sum(isinstance(e, Notice) for e in seen) < 2 and time.monotonic() < deadline:
+            try:
+                seen.append(events.get(timeout=0.5))
+            except queue.Empty:
+                pass
     finally:
         r.stop(timeout=30)
-    seen = list(events.queue)
+    seen += list(events.queue)
     assert not [e for e in seen if isinstance(e, Failed)], seen
     notices = [e for e in seen if isinstance(e, Notice)]
     assert len(notices) == 2

@@ -9,6 +9,7 @@ undo never changes what the user chose (lr, K, ...).
 from __future__ import annotations
 
 import copy
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ class Checkpoint:
     hyper: dict[str, Any]
     status: tuple[str, str, int | None, float | None]
     build: tuple[Any, ...]  # model, data and optimizer objects (differ after a reset)
+    undo: tuple[Any, ...] = ()  # the undo stack as it was (restoring it makes rollback exact)
 
 
 def _clone(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -69,6 +71,7 @@ def take(s: Session) -> Checkpoint:
         hyper=_hyper(s),
         status=(s.status, s.message, s.diverged_at, s.last_loss),
         build=(s.model, s.optimizer, s.dataset, s.x, s.y, s.val),
+        undo=tuple(s._undo),
     )
 
 
@@ -82,6 +85,7 @@ def _hyper(s: Session) -> dict[str, Any]:
 def restore(s: Session, c: Checkpoint) -> None:
     """Put the session back to checkpoint ``c``; the current settings stay in force."""
     s.model, s.optimizer, s.dataset, s.x, s.y, s.val = c.build
+    s._undo = deque(c.undo, maxlen=s._undo.maxlen)
     with torch.no_grad():
         for n, p in s.model.params.items():
             p.copy_(c.values[n])

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+MAX_CSV_BYTES = 64 * 2**20
+
 
 class DataError(ValueError):
     """A data specification that cannot produce a data set (field, value, reason)."""
@@ -227,14 +229,23 @@ def classification_2d(
     perm = torch.randperm(n, generator=g)
     x, y = x[perm], y[perm]
     n_val = int(round(n * val_fraction))
+    if n_val >= n:
+        raise DataError(
+            "data.val_fraction", f"{val_fraction} leaves no training samples out of {n}"
+        )
     train = Split(x[n_val:], y[n_val:])
     val = Split(x[:n_val], y[:n_val]) if n_val else None
     return Dataset(train=train, val=val, test=None, task="classification", n_classes=2)
 
 
 def read_csv(path: Path, x_columns: list[str], y_column: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read numeric columns from a CSV file with a header row."""
+    """Read numeric columns from a CSV file with a header row (a regular file, at most
+    ``MAX_CSV_BYTES``: a preset must not be able to make us read a device or a huge file)."""
     try:
+        if not path.is_file():
+            raise DataError("data.path", f"{path} is not a regular file")
+        if path.stat().st_size > MAX_CSV_BYTES:
+            raise DataError("data.path", f"{path.name} is larger than {MAX_CSV_BYTES // 2**20} MiB")
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
@@ -244,8 +255,14 @@ def read_csv(path: Path, x_columns: list[str], y_column: str) -> tuple[torch.Ten
                     "data.csv", f"{path.name} has no column(s) {missing}; header is {header}"
                 )
             rows = list(reader)
-    except OSError as exc:
-        raise DataError("data.csv", f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL in the path
+        raise DataError(
+            "data.csv", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError("data.csv", f"{path.name} is not UTF-8 text") from exc
+    except csv.Error as exc:
+        raise DataError("data.csv", f"{path.name}: {exc}") from exc
     if not rows:
         raise DataError("data.csv", f"{path.name} has a header but no rows")
     try:

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import zipfile
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +162,11 @@ class _Reader:
                 self.arrays = {k: z[k] for k in z.files}
         except ValueError as exc:
             raise self.error(f"refused: {exc} - session files hold plain arrays only") from exc
-        except (OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise self.error(f"corrupt archive: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - zipfile/zlib raise many kinds on bad bytes
+            raise self.error(f"corrupt archive ({type(exc).__name__}: {exc})") from exc
+        odd = [k for k, v in self.arrays.items() if not isinstance(v, np.ndarray)]
+        if odd:
+            raise self.error(f"member {odd[0]!r} is not a numpy array")
         meta = self.arrays.pop("meta.json", None)
         if meta is None or meta.dtype != np.uint8:
             raise self.error("meta.json is missing")
@@ -226,21 +229,30 @@ class _Reader:
             return None
         if not isinstance(doc, dict):
             raise self.error("optimizer state is missing")
+        params = list(session.model.params.values())
         state: dict[int, dict[str, Any]] = {}
         for idx, entry in self.field(doc, "state", dict).items():
-            if not isinstance(entry, dict):
-                raise self.error("optimizer state entry is not a table")
+            if not isinstance(entry, dict) or not str(idx).isdigit() or int(idx) >= len(params):
+                raise self.error(f"optimizer state entry {idx!r} does not fit the model")
             restored: dict[str, Any] = {}
             for key, value in entry.items():
                 if isinstance(value, dict):
-                    restored[key] = torch.tensor(
-                        self.array(value.get("array"), None, f"optimizer {key}"),
-                        device=session.device,
-                    )
-                else:
+                    like = params[int(idx)] if key in _PARAM_SHAPED else None
+                    a = self.array(value.get("array"), like, f"optimizer {key}")
+                    if key == "step" and a.ndim != 0:
+                        raise self.error("optimizer step must be a scalar")
+                    restored[key] = torch.tensor(a, device=session.device)
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
                     restored[key] = value
+                else:
+                    raise self.error(f"optimizer {key}: unexpected value {value!r}")
             state[int(idx)] = restored
         return {"state": state, "param_groups": self.field(doc, "param_groups", list)}
+
+
+_HISTORY = ("history/loss", "history/step", "history/kind", "val/loss", "val/step", "val/kind")
+# optimizer state entries shaped like their parameter ("step" is a scalar)
+_PARAM_SHAPED = {"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
 
 
 def load_session(path: str | Path, device: str | None = None) -> Any:
@@ -299,6 +311,15 @@ def _apply(r: _Reader, doc: dict[str, Any], s: Any) -> None:
     status = r.field(doc, "status", list)
     transcript = _read_entries(r, r.field(doc, "transcript", list))
     val_index = r.field(doc, "val_index", list)
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in val_index):
+        raise r.error("val_index must be a list of non-negative integers")
+    hist = {k: r.array(k, None, "history") for k in _HISTORY}
+    for prefix in ("history/", "val/"):
+        cols = [hist[k] for k in _HISTORY if k.startswith(prefix)]
+        if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) != 1:
+            raise r.error(f"{prefix.rstrip('/')} arrays must be 1-D and of equal length")
+    if len(val_index) != len(hist["val/loss"]):
+        raise r.error("val_index does not match the validation history")
     with torch.no_grad():
         for n, p in s.model.params.items():
             p.copy_(values[n])
@@ -313,20 +334,17 @@ def _apply(r: _Reader, doc: dict[str, Any], s: Any) -> None:
     s.step_count, s.cursor, s.samples_seen, s.backward_total = counters
     if len(status) == 4:
         s.status, s.message, s.diverged_at, s.last_loss = status
-    s.history.loss.extend(r.array("history/loss", None, "history"))
-    s.history.step.extend(r.array("history/step", None, "history"))
-    s.history.kind.extend(r.array("history/kind", None, "history"))
-    s.val_history.loss.extend(r.array("val/loss", None, "history"))
-    s.val_history.step.extend(r.array("val/step", None, "history"))
-    s.val_history.kind.extend(r.array("val/kind", None, "history"))
-    if not (s.history.loss.n == s.history.step.n == s.history.kind.n):
-        raise r.error("history arrays differ in length")
+    for recorder, prefix in ((s.history, "history/"), (s.val_history, "val/")):
+        recorder.loss.extend(hist[prefix + "loss"])
+        recorder.step.extend(hist[prefix + "step"])
+        recorder.kind.extend(hist[prefix + "kind"])
     s.val_index[:] = [int(i) for i in val_index]
     s.transcript.entries[:] = transcript
     # the undo stack: each level is the current state with its saved parts swapped in
     base = take(s)
     for level in r.field(doc, "undo", list):
-        s._undo.append(_read_checkpoint(r, level, s, base, _hyper))
+        c = _read_checkpoint(r, level, s, base, _hyper)
+        s._undo.append(replace(c, undo=tuple(s._undo)))
 
 
 def _read_entries(r: _Reader, raw: list[Any]) -> list[Entry]:

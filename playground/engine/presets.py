@@ -26,6 +26,7 @@ OPTIMIZERS = ("gd", "sgd", "adam")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 DATA_KINDS = ("inline", "csv", "noisy_line", "linear_features", "classification_2d")
 ZERO_MODES = ("zero", "none")
+MAX_WIDTH, MAX_LAYERS = 4096, 16  # MLP hidden layers
 INIT_DISTS = ("randn", "rand", "default")
 
 
@@ -122,8 +123,10 @@ class TrainConfig:
             ),
             (_is_int(self.seed), f"seed: {self.seed!r} must be an integer"),
             (
-                all(_is_int(h) and h >= 1 for h in self.hidden) and len(self.hidden) >= 1,
-                f"hidden: {list(self.hidden)!r} must be a list of positive integers",
+                all(_is_int(h) and 1 <= h <= MAX_WIDTH for h in self.hidden)
+                and 1 <= len(self.hidden) <= MAX_LAYERS,
+                f"hidden: {list(self.hidden)!r} must be 1 to {MAX_LAYERS} positive layer "
+                f"sizes of at most {MAX_WIDTH}",
             ),
             (isinstance(self.device, str) and bool(self.device), "device: must be a name"),
         ]
@@ -207,6 +210,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(path.name, "(toml)", str(exc)) from exc
+    except RecursionError as exc:
+        raise PresetError(path.name, "(toml)", "nested too deeply") from exc
     return doc
 
 
@@ -461,6 +466,21 @@ _DATA_TYPES: dict[str, tuple[type, ...]] = {
     "x_columns": (list,),
 }
 
+# upper bounds: a playground data set fits comfortably in memory and on a plot
+MAX_SAMPLES = 1_000_000
+_DATA_MAX: dict[str, float] = {
+    "n_train": MAX_SAMPLES,
+    "n": MAX_SAMPLES,
+    "n_val": MAX_SAMPLES,
+    "n_test": MAX_SAMPLES,
+    "d": 1000,
+    "sigma": 1e6,
+    "noise": 1e6,
+    "w_star": 1e6,
+    "b_star": 1e6,
+    "w_scale": 1e6,
+    "b_scale": 1e6,
+}
 # lower bounds of the numeric data fields
 _DATA_MIN: dict[str, float] = {
     "n_train": 1,
@@ -498,6 +518,9 @@ def _build_dataset(preset: Preset, seed: int) -> Dataset:
         low = _DATA_MIN.get(key)
         if low is not None and not (_finite(value) and value >= low):
             raise d.DataError(f"data.{key}", f"{value!r} must be a number >= {low}")
+        high = _DATA_MAX.get(key)
+        if high is not None and value > high:
+            raise d.DataError(f"data.{key}", f"{value!r} is too large (at most {high:g})")
     vf = spec.get("val_fraction", 0.0)
     if not 0 <= vf < 1:
         raise d.DataError("data.val_fraction", f"{vf!r} must be in [0, 1)")
@@ -519,7 +542,12 @@ def _build_dataset(preset: Preset, seed: int) -> Dataset:
                 raise d.DataError(f"data.{key}", "is missing")
         if not spec["x_columns"] or not all(isinstance(c, str) for c in spec["x_columns"]):
             raise d.DataError("data.x_columns", "must be a non-empty list of column names")
-        csv_path = (preset.path.parent / spec["path"]).resolve()
+        try:
+            csv_path = (preset.path.parent / spec["path"]).resolve()
+        except (OSError, ValueError) as exc:  # e.g. a NUL byte in the path
+            raise d.DataError(
+                "data.path", f"{spec['path']!r} is not a usable path ({exc})"
+            ) from exc
         x, y = d.read_csv(csv_path, list(spec["x_columns"]), spec["y_column"])
         train = d.inline_split(x.tolist(), y.tolist(), "data")
     else:
@@ -539,9 +567,18 @@ def _build_dataset(preset: Preset, seed: int) -> Dataset:
         train, val = d.split_fraction(train, vf, seed)
     true_params = None
     if "true_w" in spec:
+        w = spec["true_w"]
+        w = [w] if _finite(w) else w
+        if not (isinstance(w, list) and w and all(_finite(v) for v in w)):
+            raise d.DataError("data.true_w", f"{spec['true_w']!r} must be a list of numbers")
+        if len(w) != train.x.shape[1]:
+            raise d.DataError("data.true_w", f"has {len(w)} values for {train.x.shape[1]} features")
+        b = spec.get("true_b", 0.0)
+        if not _finite(b):
+            raise d.DataError("data.true_b", f"{b!r} must be a number")
         true_params = {
-            "w": torch.tensor(spec["true_w"], dtype=torch.float32).reshape(-1).numpy(),
-            "b": torch.tensor([spec.get("true_b", 0.0)], dtype=torch.float32).numpy(),
+            "w": torch.tensor(w, dtype=torch.float32).numpy(),
+            "b": torch.tensor([b], dtype=torch.float32).numpy(),
         }
     return d.Dataset(
         train=train, val=val, test=None, task=task, n_classes=n_classes, true_params=true_params

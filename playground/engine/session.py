@@ -50,7 +50,9 @@ class _Rebuild:
     state: dict[str, Any]
 
 
-def _moved(c: Checkpoint | _Rebuild, s: Session, dev: torch.device) -> Checkpoint | _Rebuild:
+def _moved(
+    c: Checkpoint | _Rebuild, s: Session, dev: torch.device, below: tuple[Any, ...]
+) -> Checkpoint | _Rebuild:
     """A checkpoint of ``s`` with its tensors on ``dev`` (other builds are left as they are)."""
     if isinstance(c, _Rebuild) or c.build[0] is not s.model:
         return c
@@ -74,6 +76,7 @@ def _moved(c: Checkpoint | _Rebuild, s: Session, dev: torch.device) -> Checkpoin
         deltas=mv(c.deltas),
         optimizer=opt,
         build=(s.model, s.optimizer, s.dataset, s.x, s.y, s.val),
+        undo=below,
     )
 
 
@@ -595,7 +598,10 @@ class Session:
             self._prev = None
             self.history.to(dev)
             self.val_history.to(dev)
-            self._undo = deque((_moved(c, self, dev) for c in self._undo), maxlen=UNDO_DEPTH)
+            moved: deque[Checkpoint | _Rebuild] = deque(maxlen=UNDO_DEPTH)
+            for c in self._undo:
+                moved.append(_moved(c, self, dev, tuple(moved)))
+            self._undo = moved
         except Exception:
             self.__dict__.update(saved)
             raise

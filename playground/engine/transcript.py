@@ -97,6 +97,18 @@ class CodeStyle:
         return f"for group in opt.param_groups:\n    group[{name!r}] = {value!r}"
 
 
+def _docstring(text: str) -> str:
+    """``text`` as a triple-quoted literal that nothing in it can end early (a preset's
+    title is user text: quotes, backslashes and control characters are escaped)."""
+    out = []
+    for ch in text.replace("\\", "\\\\").replace('"', '\\"'):
+        if ch in "\n\t" or ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return '"""' + "".join(out) + '"""'
+
+
 def _indent(code: str, n: int = 4) -> str:
     pad = " " * n
     return "\n".join(pad + line if line else line for line in code.splitlines())
@@ -148,10 +160,10 @@ def preamble(
     """The script's set-up: data, initial parameters, loss and optimizer, all literal."""
     n = len(x)
     lines = [
-        f'"""{title} - exported from playground.',
-        "",
-        "Run with plain python + torch: it replays the session and prints the final",
-        'parameters."""',
+        _docstring(
+            f"{title} - exported from playground.\n\nRun with plain python + torch: it replays "
+            "the session and prints the final\nparameters."
+        ),
         "",
         "import torch",
         "import torch.nn.functional as F",
