@@ -155,7 +155,7 @@ def _text(view: Any, steps: tuple[Any, ...], errors: list[str]) -> str:
     )
     for row in view.checks:
         lines.append(
-            f"{row.name:<6} {_fmt(row.autograd):<20} {_fmt(row.symbolic):<20} "
+            f"{row.name:<6} {_fmt(row.autograd):<20} {_symbolic(row):<20} "
             f"{_diff(row.symbolic_minus_autograd):<18} {_fmt(row.finite_diff):<20} "
             f"{_diff(row.fd_minus_autograd)}"
         )
@@ -168,6 +168,13 @@ def _text(view: Any, steps: tuple[Any, ...], errors: list[str]) -> str:
         lines += ["", f"backward failed ({i + 1} of {len(errors)}): RuntimeError: {error}"]
     lines += [f"warning: {w}" for w in view.warnings]
     return "\n".join(lines)
+
+
+def _symbolic(row: Any) -> str:
+    """sympy's value, or why there is none ("undefined at this point", ...)."""
+    if row.symbolic is None and row.symbolic_note:
+        return row.symbolic_note
+    return _fmt(row.symbolic)
 
 
 def _diff(value: float | None) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from fractions import Fraction
 
 # The tree types and the values syntax live in their own modules; they are re-exported so
@@ -104,6 +105,9 @@ class _Parser:
         self.operations = 0
         self.inputs: list[str] = []
         self.assigned: set[str] = set()
+        # steps whose value is a number ("c = 2"): a later use is that number, so it folds
+        # like a literal and no operation ever has only constant arguments
+        self.constants: dict[str, Num] = {}
 
     def error(self, message: str, node: ast.AST | None = None) -> ExpressionError:
         line = getattr(node, "lineno", 1) or 1
@@ -156,6 +160,8 @@ class _Parser:
             if name in self.assigned:
                 raise self.error(f"'{name}' is assigned twice; pick a new name", target)
             self.assigned.add(name)
+            if isinstance(expr, Num):
+                self.constants[name] = expr
             return Statement(name, expr)
         raise self.error(
             f"'{type(stmt).__name__}' statements are not allowed; only expressions and "
@@ -185,6 +191,8 @@ class _Parser:
             return self.constant(node)
         if isinstance(node, ast.Name):
             name = self.check_name(node)
+            if name in self.constants:
+                return self.constants[name]
             if name not in self.assigned and name not in self.inputs:
                 self.inputs.append(name)
             return Var(name)
@@ -213,13 +221,13 @@ class _Parser:
             raise self.error(
                 f"only real numbers are allowed as constants, not {value!r}"[:120], node
             )
-        if not math.isfinite(float(value)) or abs(value) > MAX_CONSTANT:
+        # abs() first: float() of a 400-digit int raises OverflowError, comparing does not
+        if abs(value) > MAX_CONSTANT or not math.isfinite(value):
             raise self.error(f"constant too large (limit {MAX_CONSTANT:g})", node)
         segment = ast.get_source_segment(self.code, node) or repr(value)
-        try:
-            exact: Fraction | None = Fraction(segment.replace("_", ""))
-        except (ValueError, ZeroDivisionError):
-            exact = Fraction(value) if isinstance(value, int) else None
+        exact = _exact_literal(segment.replace("_", ""))
+        if exact is None and isinstance(value, int):
+            exact = Fraction(value)
         return Num(float(value), exact)
 
     def binop(self, node: ast.BinOp, depth: int) -> Expr:
@@ -242,30 +250,20 @@ class _Parser:
         return Binary(op, left, right)
 
     def fold(self, node: ast.AST, op: str, left: Num, right: Num) -> Num:
-        """Constant sub-expressions become one number (exact where Fraction can be)."""
+        """Constant sub-expressions become one number: exact while the fraction stays small
+        (``MAX_EXACT_BITS``), in float64 beyond that, so repeated powers cannot grow without
+        bound. A result that overflows float64 or underflows it to 0 is an error."""
         try:
-            exact: Fraction | None = None
-            if left.exact is not None and right.exact is not None:
-                if op == "add":
-                    exact = left.exact + right.exact
-                elif op == "sub":
-                    exact = left.exact - right.exact
-                elif op == "mul":
-                    exact = left.exact * right.exact
-                elif op == "div":
-                    exact = left.exact / right.exact
-                elif right.exact.denominator == 1 and left.exact != 0:
-                    exact = left.exact ** int(right.exact)
-            if exact is not None:
-                value = float(exact)
-            else:
-                value = _apply_float(op, left.value, right.value)
+            exact = _fold_exact(op, left.exact, right.exact)
+            value = float(exact) if exact is not None else _apply_float(op, left.value, right.value)
         except ZeroDivisionError:
             raise self.error("division by zero in a constant", node) from None
         except (OverflowError, ValueError):
             raise self.error("constant too large or undefined", node) from None
         if not math.isfinite(value):
             raise self.error("constant too large or undefined", node)
+        if value == 0 and op in ("mul", "div", "pow") and left.value != 0 and right.value != 0:
+            raise self.error("constant too small: it underflows to 0 in float64", node)
         return Num(value, exact)
 
     def call(self, node: ast.Call, depth: int) -> Expr:
@@ -287,6 +285,56 @@ class _Parser:
             return Num(value, None)
         self.count(node)
         return Call(name, arg)
+
+
+# Exact constants (kept as fractions so sympy shows 1/3, not 0.333...) are bounded: a
+# numerator or denominator longer than this falls back to float64. Every exact operation
+# then works on numbers of at most this many bits, so folding stays fast.
+MAX_EXACT_BITS = 1100
+_EXPONENT = re.compile(r"[eE]([-+]?\d+)$")
+
+
+def _small(exact: Fraction) -> Fraction | None:
+    """``exact`` if it fits ``MAX_EXACT_BITS``, else None (the caller uses the float)."""
+    if max(exact.numerator.bit_length(), exact.denominator.bit_length()) > MAX_EXACT_BITS:
+        return None
+    return exact
+
+
+def _exact_literal(text: str) -> Fraction | None:
+    """A decimal literal as an exact fraction; None for hex/octal/binary or a long one.
+
+    The exponent is checked first: ``Fraction("1e-99999999")`` would build 10**99999999.
+    """
+    match = _EXPONENT.search(text)
+    if match and abs(int(match.group(1))) > MAX_EXACT_BITS:
+        return None
+    try:
+        exact = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return _small(exact)
+
+
+def _fold_exact(op: str, a: Fraction | None, b: Fraction | None) -> Fraction | None:
+    """``a op b`` exactly, or None when an operand is inexact, the result is not rational
+    or it would exceed ``MAX_EXACT_BITS`` (checked before an exact power is computed)."""
+    if a is None or b is None:
+        return None
+    if op == "add":
+        return _small(a + b)
+    if op == "sub":
+        return _small(a - b)
+    if op == "mul":
+        return _small(a * b)
+    if op == "div":
+        return _small(a / b)
+    if b.denominator != 1 or a == 0:
+        return None
+    size = max(a.numerator.bit_length(), a.denominator.bit_length())
+    if size * abs(b.numerator) > MAX_EXACT_BITS:
+        return None
+    return _small(a**b.numerator)
 
 
 def _apply_float(op: str, a: float, b: float) -> float:

@@ -7,11 +7,12 @@ on either side of the point. ``check_rows`` lines them up with the autograd grad
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from playground.engine.expr import CONST_FUNCS, Num
-from playground.engine.graph_plan import Op, op_args, safe_float
+from playground.engine.graph_plan import Op, op_args
 from playground.engine.graph_views import CheckRow
 
 
@@ -19,9 +20,10 @@ from playground.engine.graph_views import CheckRow
 class ReferenceDerivative:
     """d(output)/d(input) without autograd; fixed for a given expression and point."""
 
-    symbolic: float | None  # None where sympy's value is not a real number
+    symbolic: float | None  # None where sympy gives no real number here (see the note)
     symbolic_formula: str
     finite_diff: float
+    symbolic_note: str | None = None  # why ``symbolic`` is None
 
 
 def reference_derivatives(
@@ -30,7 +32,12 @@ def reference_derivatives(
     """Both oracles for every input (the keys of ``values``); sympy makes this slow-ish."""
     symbolic = symbolic_derivatives(ops, output, values)
     return {
-        name: ReferenceDerivative(*symbolic[name], finite_difference(ops, output, values, name))
+        name: ReferenceDerivative(
+            symbolic[name].value,
+            symbolic[name].formula,
+            finite_difference(ops, output, values, name),
+            symbolic[name].note,
+        )
         for name in values
     }
 
@@ -53,6 +60,7 @@ def check_rows(
                 autograd=auto,
                 symbolic=sym,
                 symbolic_formula=ref.symbolic_formula,
+                symbolic_note=ref.symbolic_note,
                 finite_diff=ref.finite_diff,
                 symbolic_minus_autograd=None if auto is None or sym is None else sym - auto,
                 fd_minus_autograd=None if auto is None else ref.finite_diff - auto,
@@ -61,10 +69,108 @@ def check_rows(
     return tuple(rows)
 
 
+# sympy has no timeout, so it is only asked what it can answer quickly. Two static bounds
+# on the planned operations: the size of the derivative written out as a tree (a step used
+# twice is written twice, as sympy holds it), and the bits of the exact numbers sympy
+# could build when inputs cancel (x - x + 3) - it evaluates powers of integers eagerly, and
+# nested non-constant powers (x**x**x**x**x) grow those doubly exponentially.
+MAX_SYMBOLIC_SIZE = 1000
+MAX_SYMBOLIC_BITS = 10_000
+TOO_LARGE = "too large for a symbolic derivative"
+UNDEFINED = "undefined at this point"
+NOT_REAL = "not a real number here"
+OVERFLOW = "too large to evaluate here"
+
+
+@dataclass(frozen=True)
+class SymbolicDerivative:
+    """sympy's answer for one input: the value at the point, the formula, or why not."""
+
+    value: float | None
+    formula: str
+    note: str | None = None
+
+
+def symbolic_limit(ops: tuple[Op, ...], output: str) -> str | None:
+    """Why sympy should not differentiate this expression (``TOO_LARGE``), or None.
+
+    Per node, three estimates: its size written out as a tree, the size of its derivative
+    (product and chain rules repeat the arguments) and the bits of the exact numbers sympy
+    could compute for it.
+    """
+    cap = MAX_SYMBOLIC_SIZE + 1
+    tree: dict[str, int] = {}
+    deriv: dict[str, int] = {}
+    bits: dict[str, int] = {}
+
+    def size(arg: str | Num) -> tuple[int, int, int]:
+        if isinstance(arg, str):  # an input is a symbol - or 0 or 1 where it cancels (x/x)
+            return tree.get(arg, 1), deriv.get(arg, 1), bits.get(arg, 1)
+        if arg.exact is None:
+            return 1, 0, 64  # a sympy Float keeps its precision: it cannot grow
+        return 1, 0, arg.exact.numerator.bit_length() + arg.exact.denominator.bit_length()
+
+    for op in ops:
+        (ta, da, ba), *rest = (size(a) for a in op.args)
+        tb, db, bb = rest[0] if rest else (0, 0, 0)
+        if op.op in ("add", "sub"):
+            d, n = da + db + 1, max(ba, bb) + 1
+        elif op.op == "mul":
+            d, n = da + db + ta + tb + 3, ba + bb
+        elif op.op == "div":
+            d, n = da + db + ta + 2 * tb + 5, ba + bb
+        elif op.op == "pow" and isinstance(op.args[1], Num):
+            d, n = da + ta + 3, ba * max(1, math.ceil(abs(op.args[1].value)))
+        elif op.op == "pow":  # the exponent may itself be an exact number of bb bits
+            d, n = da + db + 2 * (ta + tb) + 6, ba << min(bb, 64)
+        else:  # f(a)' = f'(a) * a'; sigmoid's derivative holds its argument twice
+            d = da + (2 if op.op == "sigmoid" else 1) * ta + 3
+            # sympy keeps exp(3), sin(3), ... symbolic: only special values like exp(0) = 1
+            # are numbers; sqrt, abs, relu and minus keep a rational's size
+            n = ba if op.op in ("neg", "sqrt", "abs", "relu") else 2
+        tree[op.name] = min(ta + tb + (4 if op.op == "sigmoid" else 1), cap)  # 1/(1 + exp(-a))
+        deriv[op.name] = min(d, cap)
+        bits[op.name] = min(n, MAX_SYMBOLIC_BITS + 1)
+    if deriv.get(output, 1) > MAX_SYMBOLIC_SIZE or bits.get(output, 1) > MAX_SYMBOLIC_BITS:
+        return TOO_LARGE
+    return None
+
+
 def symbolic_derivatives(
     ops: tuple[Op, ...], output: str, point: Mapping[str, float]
-) -> dict[str, tuple[float | None, str]]:
-    """sympy: d(output)/d(input) as a formula and as a number at ``point``, per input."""
+) -> dict[str, SymbolicDerivative]:
+    """sympy: d(output)/d(input) as a formula and as a number at ``point``, per input.
+
+    Never raises and never runs unbounded: an expression over ``symbolic_limit`` is not
+    given to sympy, one whose plain float64 evaluation overflows at the point is
+    differentiated but not evaluated there (mpmath would work with astronomically large
+    numbers), and a pole (1/x at 0) gives ``UNDEFINED``.
+    """
+    limit = symbolic_limit(ops, output)
+    if limit is not None:
+        return {
+            name: SymbolicDerivative(None, f"d{output}/d{name}: {limit}", limit) for name in point
+        }
+    try:
+        derivatives = _sympy_derivatives(ops, output, point)
+    except (ArithmeticError, TypeError, ValueError, RecursionError):
+        note = "sympy could not differentiate it"
+        return {
+            name: SymbolicDerivative(None, f"d{output}/d{name}: {note}", note) for name in point
+        }
+    overflow = overflows(ops, point)
+    results: dict[str, SymbolicDerivative] = {}
+    for name, (derivative, formula) in derivatives.items():
+        if overflow:
+            results[name] = SymbolicDerivative(None, formula, OVERFLOW)
+            continue
+        value, note = _evaluate_symbolic(derivative, point)
+        results[name] = SymbolicDerivative(value, formula, note)
+    return results
+
+
+def _sympy_derivatives(ops: tuple[Op, ...], output: str, point: Mapping[str, float]) -> dict:
+    """Build the expression in sympy and differentiate it: {input: (derivative, formula)}."""
     import sympy as sp  # imported here: it is slow to load and only the checks need it
 
     syms = {name: sp.Symbol(name, real=True) for name in point}
@@ -97,27 +203,42 @@ def symbolic_derivatives(
     for op in ops:
         env[op.name] = funcs[op.op](*(env[a] if isinstance(a, str) else number(a) for a in op.args))
     expr = env[output]
-    subs = {syms[name]: sp.Float(value, 30) for name, value in point.items()}
-    results: dict[str, tuple[float | None, str]] = {}
+    results = {}
     for name, sym in syms.items():
         derivative = sp.diff(expr, sym)
-        results[name] = (
-            _real(derivative.evalf(30, subs=subs)),
-            f"d{output}/d{name} = {sp.sstr(derivative)}",
-        )
+        results[name] = (derivative, f"d{output}/d{name} = {sp.sstr(derivative)}")
     return results
 
 
-def _real(number) -> float | None:  # noqa: ANN001 - a sympy number
+def _evaluate_symbolic(derivative, point: Mapping[str, float]) -> tuple[float | None, str | None]:  # noqa: ANN001 - a sympy expression
+    """The derivative at ``point`` as a float (inf allowed), or None and why not."""
+    import sympy as sp
+
+    # xreplace, then evalf: much faster than evalf(subs=...) on a long derivative, and a
+    # pole turns into zoo or nan (or ZeroDivisionError inside sympy) rather than a value
+    subs = {sp.Symbol(name, real=True): sp.Float(value, 30) for name, value in point.items()}
+    try:
+        number = derivative.xreplace(subs).evalf(30)
+    except (ArithmeticError, TypeError, ValueError):
+        return None, UNDEFINED
+    if number.has(sp.zoo, sp.nan):
+        return None, UNDEFINED
+    return _real(number)
+
+
+def _real(number) -> tuple[float | None, str | None]:  # noqa: ANN001 - a sympy number
     """A sympy value as a float; a complex one only if its imaginary part is negligible."""
     try:
-        return float(number)
+        value = float(number)
     except (TypeError, ValueError):
         try:
             c = complex(number)
         except (TypeError, ValueError):
-            return None
-        return c.real if abs(c.imag) < 1e-12 else None
+            return None, UNDEFINED
+        if math.isnan(c.real) or math.isnan(c.imag):
+            return None, UNDEFINED
+        return (c.real, None) if abs(c.imag) < 1e-12 else (None, NOT_REAL)
+    return (None, UNDEFINED) if math.isnan(value) else (value, None)
 
 
 def finite_difference(
@@ -132,25 +253,74 @@ def finite_difference(
 
 def _evaluate(ops: tuple[Op, ...], output: str, values: Mapping[str, float]) -> float:
     """Plain-float forward pass (no torch): the finite-difference oracle."""
-    env: dict[str, float] = dict(values)
+    return _forward(ops, values)[output]
+
+
+def overflows(ops: tuple[Op, ...], values: Mapping[str, float]) -> bool:
+    """Whether some operation overflows float64 at ``values``: finite arguments, an
+    infinite result that is not a pole (x/0, log(0), 0**-1)."""
+    env = _forward(ops, values)
     for op in ops:
         args = op_args(op, env)
-        env[op.name] = safe_float(lambda op=op, args=args: _apply(op.op, args))
-    return env[output]
+        if math.isinf(env[op.name]) and all(map(math.isfinite, args)) and not _pole(op.op, args):
+            return True
+    return False
+
+
+def _pole(op: str, args: list[float]) -> bool:
+    if op == "div":
+        return args[1] == 0
+    if op == "log":
+        return args[0] == 0
+    if op == "pow":
+        return args[0] == 0 and args[1] < 0
+    return False
+
+
+def _forward(ops: tuple[Op, ...], values: Mapping[str, float]) -> dict[str, float]:
+    """Every node's float64 value with IEEE results as torch gives them: overflow is inf,
+    x/0 is inf, log(0) is -inf, a real function outside its domain is nan."""
+    env: dict[str, float] = dict(values)
+    for op in ops:
+        env[op.name] = _apply(op.op, op_args(op, env))
+    return env
 
 
 def _apply(op: str, args: list[float]) -> float:
-    if op == "neg":
-        return -args[0]
-    if op in CONST_FUNCS:
-        return CONST_FUNCS[op](args[0])
-    a, b = args
-    if op == "add":
-        return a + b
-    if op == "sub":
-        return a - b
-    if op == "mul":
-        return a * b
-    if op == "div":
-        return a / b
-    return a**b
+    a = args[0]
+    try:
+        if op == "neg":
+            return -a
+        if op in CONST_FUNCS:
+            if op == "log" and a == 0:
+                return -math.inf
+            return float(CONST_FUNCS[op](a))
+        b = args[1]
+        if op == "add":
+            return a + b
+        if op == "sub":
+            return a - b
+        if op == "mul":
+            return a * b
+        if op == "div":
+            return a / b
+        result = a**b
+        return math.nan if isinstance(result, complex) else float(result)
+    except ZeroDivisionError:  # x/0 or 0**-n: signed inf as IEEE (and torch) give it
+        if op == "div":
+            return (
+                math.nan
+                if a == 0 or math.isnan(a)
+                else math.copysign(math.inf, a) * (math.copysign(1.0, b))
+            )
+        return math.copysign(math.inf, a) if _odd_integer(b) else math.inf
+    except OverflowError:
+        if op == "pow" and a < 0 and _odd_integer(b):
+            return -math.inf
+        return math.inf
+    except ValueError:  # log(-1), sqrt(-1), sin(inf)
+        return math.nan
+
+
+def _odd_integer(v: float) -> bool:
+    return math.isfinite(v) and v.is_integer() and v % 2 == 1

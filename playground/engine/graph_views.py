@@ -43,6 +43,9 @@ class CheckRow:
     finite_diff: float  # central difference in float64
     symbolic_minus_autograd: float | None
     fd_minus_autograd: float | None
+    # why ``symbolic`` is None: "undefined at this point", "too large for a symbolic
+    # derivative", ...; the sympy column shows it in place of a number
+    symbolic_note: str | None = None
 
 
 @dataclass(frozen=True)

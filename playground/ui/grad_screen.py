@@ -307,7 +307,9 @@ class GradScreen(Screen[None]):
                 row.name,
                 _num(row.value),
                 _num(row.autograd),
-                _num(row.symbolic),
+                row.symbolic_note
+                if row.symbolic is None and row.symbolic_note
+                else _num(row.symbolic),
                 _delta(row.symbolic_minus_autograd),
                 _num(row.finite_diff),
                 _delta(row.fd_minus_autograd),
