@@ -422,7 +422,11 @@ class Session:
         set_none = self.cfg.zero_grad == "none"
         loss_name, model, record = self.cfg.loss, self.model, self.history.record
         done = 0
-        for _ in range(n):
+        for i in range(n):
+            # the deadline is looked at before the step, so the last step is known in time
+            # to keep a copy of the parameters it starts from (for the delta): one copy per
+            # call instead of one per step
+            last = i == n - 1 or (deadline is not None and time.perf_counter() >= deadline)
             if opt is not None:
                 opt.zero_grad(set_to_none=set_none)
             else:
@@ -438,7 +442,8 @@ class Session:
                 record(loss, self.step_count, KIND_TRAIN)
                 self.cursor += 1
                 self.samples_seen += xb.shape[0]
-            torch._foreach_copy_(prev, values)
+            if last:
+                torch._foreach_copy_(prev, values)
             if opt is not None:
                 opt.step()
             else:
@@ -448,7 +453,7 @@ class Session:
                             p -= lr * p.grad
             self.step_count += 1
             done += 1
-            if deadline is not None and time.perf_counter() >= deadline:
+            if last:
                 break
         self.backward_total += done * k
         return done
