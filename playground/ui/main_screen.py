@@ -10,6 +10,8 @@ screen (presets, help, the autograd explorer) is on top.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import events, on
@@ -40,6 +42,17 @@ PANELS = (  # id, tab label, border title
     ("code", "Code", "Code"),
     ("fit", "Fit", "Fit"),
 )
+# While running: the least time between two redraws of a panel, in seconds. The loss
+# curve is what the eye follows; the fit and the code change slowly. Each redraw holds
+# the GIL that the training thread needs (a plot costs tens of milliseconds).
+RUN_INTERVALS = {
+    "status": 0.1,
+    "params": 0.2,
+    "settings": 1.0,
+    "code": 0.5,
+    "loss": 0.3,
+    "fit": 0.7,
+}
 BUTTONS = (  # id, label, action
     ("forward", "f forward", "act('forward')"),
     ("backward", "b backward", "act('backward')"),
@@ -50,6 +63,20 @@ BUTTONS = (  # id, label, action
     ("undo", "u undo", "act('undo')"),
     ("reset", "^r reset", "act('reset')"),
 )
+
+
+@dataclass
+class _Panels:
+    """The widgets a snapshot goes to, looked up once."""
+
+    status: StatusBar
+    table: ParamsTable
+    tensors: TensorDetail
+    optimizer: OptimizerPanel
+    settings: Hyperparams
+    code: CodePanel
+    loss: LossPlot
+    fit: FitPlot
 
 
 class MainScreen(Screen[None]):
@@ -86,6 +113,8 @@ class MainScreen(Screen[None]):
         self._fit_key: tuple | None = None
         self._running = False
         self._tight_buttons = False
+        self._panels: _Panels | None = None
+        self._due: dict[str, float] = {}  # panel -> when a run may redraw it next
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
@@ -155,7 +184,13 @@ class MainScreen(Screen[None]):
             self.query_one(StatusBar).show_text(text.splitlines()[0])
 
     def apply_snapshot(self, s: Snapshot, running: bool) -> None:
-        """Hand a new snapshot to each panel; each redraws only what changed."""
+        """Hand a new snapshot to each panel; each redraws only what changed.
+
+        While a run goes on, snapshots come up to ~25 times a second and every redraw
+        takes the GIL from the training thread, so each panel is redrawn at its own
+        lower rate (``RUN_INTERVALS``). Single actions, the first snapshot of a run and
+        the one that ends it are drawn in full at once.
+        """
         first = self.snapshot is None
         prev, self.snapshot = self.snapshot, s
         if first:
@@ -163,29 +198,63 @@ class MainScreen(Screen[None]):
         if prev is None or (prev.title, prev.description) != (s.title, s.description):
             self.sub_title = s.title
             self.query_one("#description", Static).update(" ".join(s.description.split()))
-        self.query_one(StatusBar).update_snapshot(s, running)
-        table = self.query_one(ParamsTable)
-        table.update_snapshot(s)
-        self.query_one(TensorDetail).update_snapshot(s, table.expanded)
-        self.query_one(OptimizerPanel).update_view(s.optimizer)
-        self.query_one(Hyperparams).update_snapshot(s)
-        self.query_one(CodePanel).update_log(s.log)
-        self.query_one(LossPlot).update_snapshot(s)
+        w = self._widgets()
+        throttle = running and self._running
+        now = time.monotonic()
+        due = self._due
+        if not throttle:
+            due.clear()
+
+        def ready(panel: str) -> bool:
+            if now < due.get(panel, 0.0):
+                return False
+            if throttle:
+                due[panel] = now + RUN_INTERVALS[panel]
+            return True
+
+        if ready("status"):
+            w.status.update_snapshot(s, running)
+        if ready("params"):
+            w.table.update_snapshot(s)
+            if w.tensors.display or w.table.expanded:
+                w.tensors.update_snapshot(s, w.table.expanded)
+            w.optimizer.update_view(s.optimizer)
+        if ready("settings"):
+            w.settings.update_snapshot(s)
+        if ready("code"):
+            w.code.update_log(s.log)
+        if ready("loss"):
+            w.loss.update_snapshot(s)
         # the fit only changes with the parameters (or a new data set)
-        fit_key = (
-            s.preset,
-            s.seed,
-            s.model,
-            s.loss_name,
-            tuple(p.value.tobytes() for p in s.params),
-        )
-        if fit_key != self._fit_key:
-            self._fit_key = fit_key
-            self.query_one(FitPlot).update_snapshot(s)
+        if ready("fit"):
+            fit_key = (
+                s.preset,
+                s.seed,
+                s.model,
+                s.loss_name,
+                tuple(p.value.tobytes() for p in s.params),
+            )
+            if fit_key != self._fit_key:
+                self._fit_key = fit_key
+                w.fit.update_snapshot(s)
         if running != self._running:
             self._running = running
             self.query_one("#btn-run", Button).label = "r pause" if running else "r run"
             self._size_buttons()
+
+    def _widgets(self) -> _Panels:
+        if self._panels is None:
+            self._panels = _Panels(
+                status=self.query_one(StatusBar),
+                table=self.query_one(ParamsTable),
+                tensors=self.query_one(TensorDetail),
+                optimizer=self.query_one(OptimizerPanel),
+                settings=self.query_one(Hyperparams),
+                code=self.query_one(CodePanel),
+                loss=self.query_one(LossPlot),
+                fit=self.query_one(FitPlot),
+            )
+        return self._panels
 
     def show_field_error(self, message: str) -> bool:
         """A failed Configure: put its message next to the field; False if none matched."""

@@ -94,6 +94,7 @@ class StatusBar(Static):
 
     def _set(self, content: Content) -> None:
         # Static.update re-renders the line; skip it when nothing changed (bytes over SSH).
+        # The bar is one line high whatever it says: no layout needed.
         if content != self._shown:
             self._shown = content
-            self.update(content)
+            self.update(content, layout=False)
