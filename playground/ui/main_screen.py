@@ -23,9 +23,7 @@ from textual.widgets import Button, Footer, Header, Static, Tab, Tabs
 
 from playground.runner import Act, Configure, Run
 from playground.ui.code_panel import CodePanel
-from playground.ui.fit_plot import FitPlot
 from playground.ui.hyperparams import Hyperparams
-from playground.ui.loss_plot import LossPlot
 from playground.ui.optimizer_panel import OptimizerPanel
 from playground.ui.params_table import ParamsTable
 from playground.ui.status_bar import StatusBar
@@ -33,6 +31,8 @@ from playground.ui.tensor_detail import TensorDetail
 
 if TYPE_CHECKING:
     from playground.engine.snapshot import Snapshot
+    from playground.ui.fit_plot import FitPlot
+    from playground.ui.loss_plot import LossPlot
 
 COMPACT_BELOW = (110, 34)  # width, height under which panels become tabs
 PANELS = (  # id, tab label, border title
@@ -75,8 +75,8 @@ class _Panels:
     optimizer: OptimizerPanel
     settings: Hyperparams
     code: CodePanel
-    loss: LossPlot
-    fit: FitPlot
+    loss: LossPlot | None  # None until mounted, just after the first frame
+    fit: FitPlot | None
 
 
 class MainScreen(Screen[None]):
@@ -146,18 +146,32 @@ class MainScreen(Screen[None]):
             panel.display = False
             yield panel
             yield Static("", id="description", markup=False)
-        elif pid == "loss":
-            yield LossPlot(id="loss")
         elif pid == "settings":
             yield Hyperparams(id="settings")
         elif pid == "code":
             yield CodePanel(id="code")
-        else:
-            yield FitPlot(id="fit")
+        # the loss and fit plots come just after the first frame (_mount_plots)
 
     def on_mount(self) -> None:
         self.query_one("#panel-params").add_class("-active")
         self._fit_to(*self.app.size)
+        self.call_after_refresh(self._mount_plots)
+
+    async def _mount_plots(self) -> None:
+        """The plots need numpy and plotext, a few hundred milliseconds of imports that
+        the first frame does not wait for (torch is still loading on the runner thread
+        by then, so nothing is shown late)."""
+        from playground.ui.fit_plot import FitPlot
+        from playground.ui.loss_plot import LossPlot
+
+        loss, fit = LossPlot(id="loss"), FitPlot(id="fit")
+        await self.query_one("#panel-loss").mount(loss)
+        await self.query_one("#panel-fit").mount(fit)
+        panels = self._widgets()
+        panels.loss, panels.fit = loss, fit
+        if self.snapshot is not None:
+            loss.update_snapshot(self.snapshot)
+            fit.update_snapshot(self.snapshot)
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_to(*event.size)
@@ -223,10 +237,10 @@ class MainScreen(Screen[None]):
             w.settings.update_snapshot(s)
         if ready("code"):
             w.code.update_log(s.log)
-        if ready("loss"):
+        if w.loss is not None and ready("loss"):
             w.loss.update_snapshot(s)
         # the fit only changes with the parameters (or a new data set)
-        if ready("fit"):
+        if w.fit is not None and ready("fit"):
             fit_key = (
                 s.preset,
                 s.seed,
@@ -251,8 +265,8 @@ class MainScreen(Screen[None]):
                 optimizer=self.query_one(OptimizerPanel),
                 settings=self.query_one(Hyperparams),
                 code=self.query_one(CodePanel),
-                loss=self.query_one(LossPlot),
-                fit=self.query_one(FitPlot),
+                loss=None,
+                fit=None,
             )
         return self._panels
 
@@ -272,7 +286,9 @@ class MainScreen(Screen[None]):
         self.app.submit(Run())  # type: ignore[attr-defined]
 
     def action_log_scale(self) -> None:
-        self.query_one(LossPlot).toggle_log()
+        loss = self._widgets().loss
+        if loss is not None:
+            loss.toggle_log()
 
     def action_optimizer(self) -> None:
         shown = self.query_one(OptimizerPanel).toggle()

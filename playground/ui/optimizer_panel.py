@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
-import numpy as np
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -14,6 +14,13 @@ from playground.ui.params_table import fmt_array
 
 if TYPE_CHECKING:
     from playground.engine.snapshot import OptimizerView
+
+
+def _is_array(value: object) -> bool:
+    # numpy is not imported here at import time (the first frame must not wait for it);
+    # a value can only be an array once something else has imported it
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(value, np.ndarray)
 
 
 def describe(opt: OptimizerView) -> Content:
@@ -32,7 +39,7 @@ def describe(opt: OptimizerView) -> Content:
         )
     for pname, entry in opt.state.items():
         for key, value in entry.items():
-            shown = fmt_array(np.asarray(value)) if isinstance(value, np.ndarray) else f"{value:g}"
+            shown = fmt_array(value) if _is_array(value) else f"{value:g}"
             lines.append(Content(f"  {pname}.{key} = {shown}"))
     return Content("\n").join(lines)
 

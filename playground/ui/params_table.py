@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.text import Text
 from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from playground.engine.snapshot import ParamView, Snapshot
 
 COLUMNS = (
@@ -64,6 +65,8 @@ def fmt_array(a: np.ndarray | None, shape: bool = True) -> str:
     """Numbers in full when small, else shape (optional) and norm."""
     if a is None:
         return "None"
+    import numpy as np  # not at import time: the first frame does not wait for numpy
+
     a = np.asarray(a)
     if a.size == 1:
         return f"{float(a.reshape(-1)[0]):.5g}"

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from playground.engine.snapshot import ParamView, Snapshot
 
 MAX_LINES = 10  # per array; numpy's summarisation (...) keeps the corners
 
 
 def array_text(a: np.ndarray, width: int) -> str:
+    import numpy as np  # not at import time: the first frame does not wait for numpy
+
     text = np.array2string(
         np.asarray(a),
         precision=4,
