@@ -166,6 +166,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         seed=args.seed,
         resume=args.resume,
         fps=args.fps,
+        autosave=True,
     )
     app.run()
     return int(getattr(app, "return_code", 0) or 0)

@@ -121,6 +121,9 @@ async def test_resume_a_saved_session(tmp_path: Any) -> None:
         )
         assert value(s, "w") == pytest.approx(float(session.model.params["w"].item()))
         assert app.last_failure is None
+        # the resumed session can be on screen before start-up has settled; leaving then
+        # trips Textual's shutdown over a pending footer refresh ("No screens on stack")
+        await pilot.pause(0.2)
 
 
 async def test_settings_follow_snapshots_without_sending_them_back() -> None:

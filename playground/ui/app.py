@@ -25,13 +25,25 @@ from playground.runner import (
     Ready,
     Recover,
     Result,
+    Resume,
     Runner,
 )
 from playground.ui.error_screen import ErrorScreen
 from playground.ui.help_screen import HelpScreen
 from playground.ui.main_screen import MainScreen
 from playground.ui.messages import RunnerEvent, SnapshotReady, wrap
+from playground.ui.path_prompt import PathPrompt
 from playground.ui.preset_picker import PresetPicker
+from playground.ui.resume_offer import ResumeOffer
+from playground.ui.session_files import (
+    Saved,
+    default_autosave,
+    file_stem,
+    read_autosave,
+    saver,
+)
+
+SESSION_ACTIONS = ("save", "open", "export_csv")  # keys for the main screen only
 
 
 class PlaygroundApp(App[None]):
@@ -42,6 +54,10 @@ class PlaygroundApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("question_mark", "help", "help"),
+        # in the help screen, not the footer: at 80 columns it is full already
+        Binding("ctrl+s", "save", "save the session to a file", show=False),
+        Binding("ctrl+o", "open", "open a saved session", show=False),
+        Binding("ctrl+e", "export_csv", "export the loss history (.csv)", show=False),
     ]
 
     def __init__(
@@ -54,7 +70,11 @@ class PlaygroundApp(App[None]):
         resume: str | None = None,
         fps: float | None = None,
         export_dir: str | Path | None = None,
+        autosave: bool | str | Path = False,
     ) -> None:
+        """``autosave``: True saves to the per-user state directory on quit (the CLI's
+        choice; ``PLAYGROUND_NO_AUTOSAVE=1`` turns it off), a path saves there, False
+        (the default, for tests and embedding) neither saves nor offers to resume."""
         super().__init__()
         self.preset = preset
         self.device = device
@@ -73,6 +93,11 @@ class PlaygroundApp(App[None]):
         self.last_failure: Failed | None = None
         self.notices: list[str] = []  # every Notice and Failed message, for tests
         self.can_recover = False  # the accelerator failed: `c` carries on on the CPU
+        if autosave is True:
+            self.autosave = default_autosave()
+        else:
+            self.autosave = Path(autosave).expanduser() if autosave else None
+        self.session_file: str | None = None  # the last file saved or opened (ctrl+s/o)
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -97,9 +122,18 @@ class PlaygroundApp(App[None]):
         # "loading torch..." while the runner imports it
         self.runner.start()
         if self.resume:
-            self._resume(self.resume)
+            self.session_file = self.resume
+            self.submit(Resume(self.resume))
         elif self.preset is not None:
             self.submit(Load(self.preset, self.overrides))
+        elif self.autosave is not None and (info := read_autosave(self.autosave)) is not None:
+            self.push_screen(ResumeOffer(info), self._answer_offer)
+        else:
+            self.push_screen(PresetPicker(), self._first_preset)
+
+    def _answer_offer(self, resume: bool | None) -> None:
+        if resume and self.autosave is not None:
+            self.submit(Resume(str(self.autosave)))
         else:
             self.push_screen(PresetPicker(), self._first_preset)
 
@@ -111,24 +145,14 @@ class PlaygroundApp(App[None]):
             self.preset = name
             self.submit(Load(name, self.overrides))
 
-    def _resume(self, path: str) -> None:
-        runner, device = self.runner, self.device
-
-        def swap(_session: Any) -> str:
-            from playground.engine.persist import load_session  # type: ignore[import-not-found]
-
-            runner.session = load_session(path, device=None if device == "auto" else device)
-            return path
-
-        # the runner applies commands to a session, so start one, then replace it in place
-        self.submit(Load(self.preset or preset_infos()[0][0].name, self.overrides))
-        self.submit(Call(swap, "resume"))
-
     def submit(self, command: Command) -> None:
         self.runner.submit(command)
 
     async def on_unmount(self) -> None:
-        self.runner.stop()
+        # Stop jumps the queue; the autosave runs on the runner thread after the command
+        # in hand, so quitting stays quick with a thousand commands still queued
+        on_exit = None if self.autosave is None else saver(self.autosave, sidecar=True)
+        self.runner.stop(on_exit=on_exit)
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
@@ -168,7 +192,7 @@ class PlaygroundApp(App[None]):
             self.notices.append(ev.message)
             if ev.command == "Configure":
                 self.main.show_field_error(ev.message)
-            elif ev.command == "Load" and self.snapshot is None:
+            elif ev.command in ("Load", "Resume") and self.snapshot is None:
                 self.main.show_loading(f"{ev.message}\n\npress p to choose a preset")
             self.can_recover = ev.device_failed
             hint = "t: details, c: continue on the CPU" if ev.device_failed else "t: details"
@@ -179,8 +203,8 @@ class PlaygroundApp(App[None]):
                 timeout=8,
                 markup=False,
             )
-        elif isinstance(ev, Result) and ev.label == "resume":
-            self.notify(f"resumed {ev.value}", markup=False)
+        elif isinstance(ev, Result) and isinstance(ev.value, Saved):
+            self._saved(ev.value)
 
     # --- actions that leave the main screen ------------------------------------------
 
@@ -198,9 +222,55 @@ class PlaygroundApp(App[None]):
         if self.snapshot is None:
             self.notify("nothing to export yet", severity="warning")
             return
-        folder = self.export_dir or Path.cwd()
-        name = "playground_" + "".join(c if c.isalnum() else "_" for c in self.snapshot.preset)
-        self.submit(Export(str(folder / f"{name}.py")))
+        self.submit(Export(str(self._default_file(".py"))))
+
+    def action_export_csv(self) -> None:
+        if self.snapshot is None:
+            self.notify("nothing to export yet", severity="warning")
+            return
+        self.submit(Export(str(self._default_file("_loss.csv")), kind="csv"))
+
+    def _default_file(self, suffix: str) -> Path:
+        preset = self.snapshot.preset if self.snapshot is not None else self.preset or "session"
+        return (self.export_dir or Path.cwd()) / f"{file_stem(preset)}{suffix}"
+
+    # --- session files (ctrl+s, ctrl+o) ----------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in SESSION_ACTIONS:  # like the session keys: not while a screen is on top
+            return bool(self.screen_stack) and self.screen is self.main
+        return True
+
+    def action_save(self) -> None:
+        if self.snapshot is None:
+            self.notify("nothing to save yet", severity="warning")
+            return
+        default = self.session_file or f"./{file_stem(self.snapshot.preset)}.npz"
+        self.push_screen(PathPrompt("Save the session to", default, "save"), self._save_to)
+
+    def _save_to(self, path: str | None) -> None:
+        if path:
+            self.session_file = path
+            self.submit(Call(saver(Path(path).expanduser().absolute()), "save"))
+
+    def _saved(self, saved: Saved) -> None:
+        if saved.error:
+            self.notices.append(saved.error)
+            self.notify(saved.error, title="save failed", severity="error", timeout=8, markup=False)
+        else:
+            self.notices.append(f"saved {saved.path}")
+            self.notify(f"saved {saved.path}", markup=False)
+
+    def action_open(self) -> None:
+        preset = self.snapshot.preset if self.snapshot is not None else self.preset or "session"
+        default = self.session_file or f"./{file_stem(preset)}.npz"
+        prompt = PathPrompt("Open a saved session (replaces this one)", default, "open")
+        self.push_screen(prompt, self._open)
+
+    def _open(self, path: str | None) -> None:
+        if path:
+            self.session_file = path
+            self.submit(Resume(str(Path(path).expanduser().absolute())))
 
     def action_grad(self) -> None:
         try:
