@@ -19,10 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from textual_plotext import PlotextPlot
 
 from playground.engine.snapshot import FitView, Snapshot
-from playground.ui.loss_plot import RGB, fit_title, linear_ticks, theme_colour
+from playground.ui.loss_plot import RGB, FastPlotextPlot, fit_title, linear_ticks, theme_colour
 
 __all__ = ["MAX_POINTS", "FitPlot", "fit_kind"]
 
@@ -79,7 +78,7 @@ def _column(x: np.ndarray, j: int = 0) -> np.ndarray:
     return x if x.ndim == 1 else x[:, j]
 
 
-class FitPlot(PlotextPlot):
+class FitPlot(FastPlotextPlot):
     """The data and the model's fit, decision boundary or predicted-vs-actual."""
 
     DEFAULT_CSS = """

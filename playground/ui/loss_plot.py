@@ -17,6 +17,10 @@ import math
 from typing import Any
 
 import numpy as np
+from plotext._utility import colors_to_ansi
+from rich.style import Style
+from rich.text import Text
+from textual.app import RenderResult
 from textual.color import Color
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
@@ -24,7 +28,15 @@ from textual_plotext import PlotextPlot
 from playground.engine.snapshot import KIND_BACKWARD, KIND_FORWARD, KIND_TRAIN, Snapshot
 from playground.ui.decimate import decimate_minmax, nonfinite_x, positive_only
 
-__all__ = ["EMPTY_TITLE", "LossPlot", "fit_title", "linear_ticks", "log_ticks", "theme_colour"]
+__all__ = [
+    "EMPTY_TITLE",
+    "FastPlotextPlot",
+    "LossPlot",
+    "fit_title",
+    "linear_ticks",
+    "log_ticks",
+    "theme_colour",
+]
 
 EMPTY_TITLE = "no loss yet: press f, b or n"
 
@@ -115,7 +127,50 @@ def fit_title(parts: list[str], width: int) -> str:
     return parts[0][: max(width - 1, 0)] + "…" if width > 1 else ""
 
 
-class LossPlot(PlotextPlot):
+_STYLES: dict[str, Style] = {}
+
+
+def _cell_style(fullground: Any, style: Any, background: Any) -> Style:
+    """The rich Style of one plotext cell colour triple: exactly what Text.from_ansi
+    makes of plotext's escape codes for it, worked out once per triple."""
+    ansi = colors_to_ansi(fullground, style, background)
+    cached = _STYLES.get(ansi)
+    if cached is None:
+        spans = Text.from_ansi(ansi + "x").spans
+        cached = _STYLES[ansi] = spans[0].style if spans else Style.null()  # type: ignore[assignment]
+    return cached
+
+
+class FastPlotextPlot(PlotextPlot):
+    """PlotextPlot with a cheaper ``render``: the same picture, read straight from
+    plotext's cell matrix instead of printing it as ANSI text and parsing that back
+    (which was about half of each redraw, and every redraw holds the GIL the training
+    thread needs)."""
+
+    def render(self) -> RenderResult:
+        fig = self._plot
+        width, height = self.size
+        fig.plotsize(width, height)
+        fig._set_size(width, height)  # as PlotextPlot.render does (textual-plotext #5)
+        fig.theme(self._get_plotext_theme_name(self.app.theme))
+        fig._set_sizes()
+        fig._build_matrix()
+        m = fig.monitor.matrix
+        text = Text(end="")
+        append = text.append
+        for row in range(m.rows - 1, -1, -1):
+            markers = m.marker[row]
+            cells = list(zip(m.fullground[row], m.style[row], m.background[row], strict=True))
+            start = 0
+            for col in range(1, m.cols + 1):
+                if col == m.cols or cells[col] != cells[start]:
+                    append("".join(markers[start:col]), _cell_style(*cells[start]))
+                    start = col
+            append("\n")  # after the last row too, as the parsed ANSI text has it
+        return text
+
+
+class LossPlot(FastPlotextPlot):
     """Training loss per batch evaluation and validation loss per step, decimated."""
 
     DEFAULT_CSS = """
