@@ -14,15 +14,17 @@ top edge plus a vertical line, so the plot reads without colour too (NO_COLOR).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from plotext._utility import colors_to_ansi
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.color import Color
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from playground.engine.snapshot import KIND_BACKWARD, KIND_FORWARD, KIND_TRAIN, Snapshot
@@ -142,12 +144,24 @@ def _cell_style(fullground: Any, style: Any, background: Any) -> Style:
 
 
 class FastPlotextPlot(PlotextPlot):
-    """PlotextPlot with a cheaper ``render``: the same picture, read straight from
-    plotext's cell matrix instead of printing it as ANSI text and parsing that back
-    (which was about half of each redraw, and every redraw holds the GIL the training
-    thread needs)."""
+    """PlotextPlot, drawn for less: every redraw holds the GIL the training thread needs.
 
-    def render(self) -> RenderResult:
+    PlotextPlot.render prints the plot as ANSI text, parses that back into a rich Text,
+    and Textual then turns the Text into styled lines. Here the lines are made straight
+    from plotext's cell matrix (one style per colour triple, worked out once), through
+    Textual's line API. ``render`` still returns the same Text, for tests and for
+    measuring.
+    """
+
+    _lines: list[Strip] | None = None
+
+    def refresh(self, *regions: Any, **kwargs: Any) -> Self:
+        self._lines = None  # whatever asks for a repaint may have changed the picture
+        return super().refresh(*regions, **kwargs)
+
+    def _runs(self) -> list[list[tuple[str, Style]]]:
+        """Build the plot at the widget's size: per row (top first), runs of cells that
+        share a style."""
         fig = self._plot
         width, height = self.size
         fig.plotsize(width, height)
@@ -156,18 +170,40 @@ class FastPlotextPlot(PlotextPlot):
         fig._set_sizes()
         fig._build_matrix()
         m = fig.monitor.matrix
-        text = Text(end="")
-        append = text.append
+        rows = []
         for row in range(m.rows - 1, -1, -1):
             markers = m.marker[row]
             cells = list(zip(m.fullground[row], m.style[row], m.background[row], strict=True))
+            runs = []
             start = 0
             for col in range(1, m.cols + 1):
                 if col == m.cols or cells[col] != cells[start]:
-                    append("".join(markers[start:col]), _cell_style(*cells[start]))
+                    runs.append(("".join(markers[start:col]), _cell_style(*cells[start])))
                     start = col
-            append("\n")  # after the last row too, as the parsed ANSI text has it
+            rows.append(runs)
+        return rows
+
+    def render(self) -> RenderResult:
+        text = Text(end="")
+        for runs in self._runs():
+            for chars, style in runs:
+                text.append(chars, style)
+            text.append("\n")  # after the last row too, as the parsed ANSI text has it
         return text
+
+    def render_line(self, y: int) -> Strip:
+        if self._lines is None:
+            base = self.visual_style.rich_style
+            width = self.size.width
+            self._lines = [
+                Strip([Segment(chars, base + style) for chars, style in runs]).adjust_cell_length(
+                    width, base
+                )
+                for runs in self._runs()
+            ]
+        if 0 <= y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
 
 
 class LossPlot(FastPlotextPlot):

@@ -47,11 +47,11 @@ PANELS = (  # id, tab label, border title
 # the GIL that the training thread needs (a plot costs tens of milliseconds).
 RUN_INTERVALS = {
     "status": 0.1,
-    "params": 0.2,
+    "params": 0.3,
     "settings": 1.0,
-    "code": 0.5,
+    "code": 1.0,
     "loss": 0.3,
-    "fit": 0.7,
+    "fit": 1.0,
 }
 BUTTONS = (  # id, label, action
     ("forward", "f forward", "act('forward')"),
