@@ -75,12 +75,15 @@ def main() -> int:
     torch.set_num_threads(torch.get_num_threads())
     for preset in ("noisy-line", "xor"):
         bare = engine_bench.compare(preset, "cpu", 200 if q else 2000, 2 if q else 5)["bare"]
-        app_rate = ui_bench.run(ui_bench.app_throughput(preset, 1.0 if q else 5.0))
+        stats: dict[str, float] = {}
+        app_rate = ui_bench.run(ui_bench.app_throughput(preset, 1.0 if q else 5.0, stats))
         bare2 = engine_bench.compare(preset, "cpu", 200 if q else 2000, 2 if q else 5)["bare"]
         bare = (bare + bare2) / 2
         add("3", f"run mode with the app vs bare loop ({preset}, CPU)",
             f"{app_rate:.0f} vs {bare:.0f} steps/s = {app_rate / bare:.2f}x", ">= 0.9x",
             app_rate / bare >= 0.9)
+        add("3", f"  UI thread CPU while running ({preset}; snapshots/s)",
+            f"{stats['ui_cpu']:.1%} of a core ({stats['snapshots']:.0f}/s)", "-", None)
 
     # 4. loss plot render time
     from playground.engine.presets import find_preset

@@ -58,18 +58,28 @@ async def key_latency(preset: str, key: str, presses: int) -> dict[str, float]:
     return {"p50": _percentile(times, 50), "p95": _percentile(times, 95)}
 
 
-async def app_throughput(preset: str, seconds: float) -> float:
-    """Train steps/s of the runner while the app is attached and drawing."""
+async def app_throughput(
+    preset: str, seconds: float, stats: dict[str, float] | None = None
+) -> float:
+    """Train steps/s of the runner while the app is attached and drawing.
+
+    ``stats``, when given, receives ``ui_cpu`` (CPU time of the UI thread per second of
+    the run: the share of the GIL the drawing takes from training, far less noisy than
+    steps/s on a busy machine) and ``snapshots`` (snapshots received per second).
+    """
     app = make_app(preset, device="cpu", overrides={"max_steps": 10**9})
     async with app.run_test(size=(120, 40)) as pilot:
         await _wait(pilot, lambda: app.snapshot is not None)
         await pilot.pause(0.2)
         await pilot.press("r")
         await _wait(pilot, lambda: app.running and app.snapshot.step > 0)
-        s0, t0 = app.snapshot.step, time.perf_counter()
+        s0, n0, t0, c0 = app.snapshot.step, app.seq, time.perf_counter(), time.thread_time()
         await pilot.pause(seconds)
-        s1, t1 = app.snapshot.step, time.perf_counter()
+        s1, n1, t1, c1 = app.snapshot.step, app.seq, time.perf_counter(), time.thread_time()
         await pilot.press("r")
+    if stats is not None:
+        stats["ui_cpu"] = (c1 - c0) / (t1 - t0)
+        stats["snapshots"] = (n1 - n0) / (t1 - t0)
     return (s1 - s0) / (t1 - t0)
 
 
