@@ -125,8 +125,11 @@ class FitPlot(FastPlotextPlot):
     # --- drawing -----------------------------------------------------------------------
 
     def _view(self) -> tuple[Any, ...]:
-        """What the picture depends on besides the data: theme and size."""
-        return (self.app.theme, self.size.width, self.size.height)
+        """What the picture depends on besides the data: theme, size and the title (the
+        step and loss move on after the predictions have settled)."""
+        snapshot = self._snapshot
+        title = _title_parts(snapshot) if snapshot is not None else None
+        return (self.app.theme, self.size.width, self.size.height, title)
 
     def _unchanged(self, fit: FitView | None) -> bool:
         """Same data, same predictions, same theme and size as the picture on screen.

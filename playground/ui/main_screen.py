@@ -110,7 +110,6 @@ class MainScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.snapshot: Snapshot | None = None
-        self._fit_key: tuple | None = None
         self._running = False
         self._tight_buttons = False
         self._panels: _Panels | None = None
@@ -239,18 +238,9 @@ class MainScreen(Screen[None]):
             w.code.update_log(s.log)
         if w.loss is not None and ready("loss"):
             w.loss.update_snapshot(s)
-        # the fit only changes with the parameters (or a new data set)
+        # cheap when neither the predictions nor the title changed
         if w.fit is not None and ready("fit"):
-            fit_key = (
-                s.preset,
-                s.seed,
-                s.model,
-                s.loss_name,
-                tuple(p.value.tobytes() for p in s.params),
-            )
-            if fit_key != self._fit_key:
-                self._fit_key = fit_key
-                w.fit.update_snapshot(s)
+            w.fit.update_snapshot(s)
         if running != self._running:
             self._running = running
             self.query_one("#btn-run", Button).label = "r pause" if running else "r run"
