@@ -14,9 +14,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import engine_bench  # noqa: E402
 import torch  # noqa: E402
 
-import engine_bench  # noqa: E402
 from playground.engine.presets import find_preset  # noqa: E402
 from playground.engine.session import Session  # noqa: E402
 

@@ -23,18 +23,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import torch  # noqa: E402
-
 import engine_bench  # noqa: E402
 import pty_bench  # noqa: E402
+import torch  # noqa: E402
 
 
 def _memory_subprocess(preset: str, steps: int) -> dict[str, float]:
     """Memory is measured in a fresh process so other benchmarks don't set its peak."""
     code = (
-        "import json, sys; sys.path.insert(0, %r); import ui_bench; "
-        "print(json.dumps(ui_bench.run(ui_bench.memory_after(%r, %d))))"
-    ) % (str(HERE), preset, steps)
+        f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import ui_bench; "
+        f"print(json.dumps(ui_bench.run(ui_bench.memory_after({preset!r}, {steps:d}))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

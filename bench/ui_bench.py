@@ -51,7 +51,7 @@ async def key_latency(preset: str, key: str, presses: int) -> dict[str, float]:
                 target = app.snapshot.backward_total + 1
                 t0 = time.perf_counter()
                 await pilot.press(key)
-                await _wait(pilot, lambda: updated and updated[-1][1] >= target)
+                await _wait(pilot, lambda t=target: bool(updated) and updated[-1][1] >= t)
                 times.append((updated[-1][0] - t0) * 1000)
     finally:
         ParamsTable.update_snapshot = original  # type: ignore[method-assign]
