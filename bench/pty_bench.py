@@ -101,7 +101,8 @@ def first_frame_seconds(preset: str, repeats: int = 3) -> float:
 
 def bytes_per_second(preset: str, seconds: float, fps: float | None = None) -> tuple[float, int]:
     """Bytes written to the terminal per second while running; also the steps reached."""
-    args = ["-m", "playground", preset, "--device", "cpu"]
+    # a run long enough to outlast the measurement
+    args = ["-m", "playground", preset, "--device", "cpu", "--max-steps", "100000000"]
     if fps:
         args += ["--fps", str(fps)]
     app = spawn(args)

@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_session_options(tui)
     tui.add_argument("--resume", metavar="FILE", default=None, help="resume a saved session")
     tui.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        default=None,
+        help="train steps a run (r) goes on for (default: the preset's)",
+    )
+    tui.add_argument(
         "--fps",
         type=_positive_float,
         default=None,
@@ -167,6 +173,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         resume=args.resume,
         fps=args.fps,
         autosave=True,
+        overrides={"max_steps": args.max_steps} if args.max_steps else None,
     )
     app.run()
     return int(getattr(app, "return_code", 0) or 0)

@@ -149,6 +149,7 @@ class Session:
         self._grid: torch.Tensor | None = None
         self._prev: list[torch.Tensor] | None = None  # parameters before the last fast step
         self._chunk_start: tuple[Checkpoint, int] | None = None  # the run's previous chunk
+        self._chunk_size = 16  # steps per loss check in run mode; grows to 1024
 
     def _make_optimizer(self) -> torch.optim.Optimizer | None:
         params = list(self.model.params.values())
@@ -390,7 +391,9 @@ class Session:
         self._push_undo()
         start_step, c0 = self.step_count, self.cursor
         deadline = None if time_budget is None else time.perf_counter() + time_budget
-        chunk, reason = 16, "max_steps"
+        # the chunk size carries over between calls: a run driven in time slices (the
+        # runner's) needs about one chunk, one checkpoint and one host copy per slice
+        chunk, reason = self._chunk_size, "max_steps"
         self._chunk_start = None
         while reason == "max_steps" and self.step_count - start_step < steps:
             n = min(chunk, steps - (self.step_count - start_step))
@@ -398,6 +401,7 @@ class Session:
             if reason == "max_steps" and deadline is not None and time.perf_counter() >= deadline:
                 reason = "budget"
             chunk = min(2 * chunk, 1024)
+        self._chunk_size = chunk
         done = self.step_count - start_step
         if done:
             self._add_run_entry(done, c0)
@@ -419,7 +423,6 @@ class Session:
         values = [p.detach() for p in params]
         full = self.n_batches == 1
         k, scale = self.cfg.accumulate, self._scale
-        set_none = self.cfg.zero_grad == "none"
         loss_name, model, record = self.cfg.loss, self.model, self.history.record
         done = 0
         for i in range(n):
@@ -427,14 +430,13 @@ class Session:
             # to keep a copy of the parameters it starts from (for the delta): one copy per
             # call instead of one per step
             last = i == n - 1 or (deadline is not None and time.perf_counter() >= deadline)
+            # .grad = None rather than zero_(): the same numbers after backward (every
+            # parameter gets a gradient each step) without a zeroing kernel per step
             if opt is not None:
-                opt.zero_grad(set_to_none=set_none)
+                opt.zero_grad(set_to_none=True)
             else:
                 for p in params:
-                    if set_none:
-                        p.grad = None
-                    elif p.grad is not None:
-                        p.grad.zero_()
+                    p.grad = None
             for _ in range(k):
                 xb, yb = (self.x, self.y) if full else self._batch(self.cursor)
                 loss = compute_loss(loss_name, model(xb), yb)
