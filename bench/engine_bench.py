@@ -12,9 +12,9 @@ import time
 
 import torch
 
-from playground.engine.models import compute_loss
-from playground.engine.presets import find_preset
-from playground.engine.session import Session
+from playground.training.models import compute_loss
+from playground.training.presets import find_preset
+from playground.training.session import Session
 
 
 def bare_loop(session: Session, steps: int) -> float:

@@ -17,8 +17,8 @@ sys.path.insert(0, str(HERE.parent))
 import engine_bench  # noqa: E402
 import torch  # noqa: E402
 
-from playground.engine.presets import find_preset  # noqa: E402
-from playground.engine.session import Session  # noqa: E402
+from playground.training.presets import find_preset  # noqa: E402
+from playground.training.session import Session  # noqa: E402
 
 
 def agreement(preset: str, steps: int) -> float:
@@ -43,8 +43,10 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
     for preset in ("noisy-line", "xor", "spiral"):
         r = engine_bench.compare(preset, "cuda", args.steps)
-        print(f"{preset:<12} session {r['session']:8.0f} steps/s  bare {r['bare']:8.0f} steps/s"
-              f"  ratio {r['ratio']:.2f}")
+        print(
+            f"{preset:<12} session {r['session']:8.0f} steps/s  bare {r['bare']:8.0f} steps/s"
+            f"  ratio {r['ratio']:.2f}"
+        )
     for preset in ("noisy-line", "shallow-linear", "softmax", "xor"):
         print(f"{preset:<14} max |cpu - cuda| after 100 steps: {agreement(preset, 100):.2e}")
     return 0

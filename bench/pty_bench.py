@@ -59,7 +59,9 @@ class PtyApp:
         os.close(self.fd)
 
 
-def spawn(args: list[str], cols: int = 120, rows: int = 40, env: dict[str, str] | None = None) -> PtyApp:
+def spawn(
+    args: list[str], cols: int = 120, rows: int = 40, env: dict[str, str] | None = None
+) -> PtyApp:
     started = time.perf_counter()
     pid, fd = pty.fork()
     if pid == 0:  # child

@@ -60,15 +60,25 @@ def main() -> int:
     t_import = pty_bench.import_torch_seconds(1 if q else 3)
     t_frame = pty_bench.first_frame_seconds("noisy-line", 1 if q else 3)
     ratio = t_frame / t_import
-    add("1", "first painted frame vs `python -c 'import torch'`",
-        f"{t_frame:.2f} s vs {t_import:.2f} s = {ratio:.2f}x", "<= 0.35x", ratio <= 0.35)
+    add(
+        "1",
+        "first painted frame vs `python -c 'import torch'`",
+        f"{t_frame:.2f} s vs {t_import:.2f} s = {ratio:.2f}x",
+        "<= 0.35x",
+        ratio <= 0.35,
+    )
 
     # 2. key -> parameter table
     presses = 20 if q else 200
     for key, label in (("n", "train step"), ("b", "backward")):
         lat = ui_bench.run(ui_bench.key_latency("noisy-line", key, presses))
-        add("2", f"`{key}` ({label}) -> params table, {presses} presses (p50 / p95)",
-            f"{lat['p50']:.1f} / {lat['p95']:.1f} ms", "p95 <= 50 ms", lat["p95"] <= 50)
+        add(
+            "2",
+            f"`{key}` ({label}) -> params table, {presses} presses (p50 / p95)",
+            f"{lat['p50']:.1f} / {lat['p95']:.1f} ms",
+            "p95 <= 50 ms",
+            lat["p95"] <= 50,
+        )
 
     # 3. run-mode throughput, app attached vs bare loop (same thread count)
     torch.set_num_threads(torch.get_num_threads())
@@ -78,49 +88,77 @@ def main() -> int:
         app_rate = ui_bench.run(ui_bench.app_throughput(preset, 1.0 if q else 5.0, stats))
         bare2 = engine_bench.compare(preset, "cpu", 200 if q else 2000, 2 if q else 5)["bare"]
         bare = (bare + bare2) / 2
-        add("3", f"run mode with the app vs bare loop ({preset}, CPU)",
-            f"{app_rate:.0f} vs {bare:.0f} steps/s = {app_rate / bare:.2f}x", ">= 0.9x",
-            app_rate / bare >= 0.9)
-        add("3", f"  UI thread CPU while running ({preset}; snapshots/s)",
-            f"{stats['ui_cpu']:.1%} of a core ({stats['snapshots']:.0f}/s)", "-", None)
+        add(
+            "3",
+            f"run mode with the app vs bare loop ({preset}, CPU)",
+            f"{app_rate:.0f} vs {bare:.0f} steps/s = {app_rate / bare:.2f}x",
+            ">= 0.9x",
+            app_rate / bare >= 0.9,
+        )
+        add(
+            "3",
+            f"  UI thread CPU while running ({preset}; snapshots/s)",
+            f"{stats['ui_cpu']:.1%} of a core ({stats['snapshots']:.0f}/s)",
+            "-",
+            None,
+        )
 
     # 4. loss plot render time
-    from playground.engine.presets import find_preset
-    from playground.engine.session import Session
+    from playground.training.presets import find_preset
+    from playground.training.session import Session
 
     base = Session(find_preset("noisy-line"), device="cpu").snapshot()
     sizes = (1000, 100_000, 1_000_000)
     ms = ui_bench.run(ui_bench.plot_render_ms(base, sizes, 3 if q else 7))
-    add("4", "loss plot render at 120x40: 1e3 / 1e5 / 1e6 points",
+    add(
+        "4",
+        "loss plot render at 120x40: 1e3 / 1e5 / 1e6 points",
         f"{ms[1000]:.1f} / {ms[100_000]:.1f} / {ms[1_000_000]:.1f} ms",
-        "1e6 <= 1.5x the 1e3 time", ms[1_000_000] <= 1.5 * ms[1000])
+        "1e6 <= 1.5x the 1e3 time",
+        ms[1_000_000] <= 1.5 * ms[1000],
+    )
 
     # 5. bytes to the terminal while running
     for fps in (None, 5.0):
         bps, _ = pty_bench.bytes_per_second("noisy-line", 2.0 if q else 8.0, fps)
         label = "default refresh" if fps is None else f"--fps {fps:g}"
-        add("5", f"bytes/s to the terminal while running, 120x40 ({label})",
-            f"{bps / 1024:.1f} KB/s", "<= 50 KB/s", bps <= 50 * 1024)
+        add(
+            "5",
+            f"bytes/s to the terminal while running, 120x40 ({label})",
+            f"{bps / 1024:.1f} KB/s",
+            "<= 50 KB/s",
+            bps <= 50 * 1024,
+        )
 
     # 6. memory after a long run
     steps = 20_000 if q else 1_000_000
     mem = _memory_subprocess("noisy-line", steps)
-    add("6", f"peak RSS after {steps:.0e} steps vs RSS after start",
+    add(
+        "6",
+        f"peak RSS after {steps:.0e} steps vs RSS after start",
         f"{mem['peak_mib']:.0f} vs {mem['start_mib']:.0f} MiB = {mem['ratio']:.2f}x",
-        "<= 1.5x", mem["ratio"] <= 1.5)
+        "<= 1.5x",
+        mem["ratio"] <= 1.5,
+    )
 
     # 7. GPU
     if torch.cuda.is_available():
         for preset in ("noisy-line", "xor"):
             r = engine_bench.compare(preset, "cuda", 500 if q else 3000, 2 if q else 5)
-            add("7", f"CUDA run mode vs bare CUDA loop ({preset})",
+            add(
+                "7",
+                f"CUDA run mode vs bare CUDA loop ({preset})",
                 f"{r['session']:.0f} vs {r['bare']:.0f} steps/s = {r['ratio']:.2f}x",
-                ">= 0.9x", r["ratio"] >= 0.9)
+                ">= 0.9x",
+                r["ratio"] >= 0.9,
+            )
     else:
         add("7", "CUDA run mode vs bare CUDA loop", "no CUDA device here", ">= 0.9x", None)
 
-    machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-               f"torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    )
     lines = [
         "# Benchmark results",
         "",

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from textual.app import App, ComposeResult
 
-from playground.engine.snapshot import KIND_TRAIN, LossHistory
+from playground.training.snapshot import KIND_TRAIN, LossHistory
 from playground.ui import make_app
-from playground.ui.loss_plot import LossPlot
-from playground.ui.params_table import ParamsTable
+from playground.ui.training.loss_plot import LossPlot
+from playground.ui.training.params_table import ParamsTable
 
 
 async def _wait(pilot: Any, predicate, timeout: float = 60.0) -> None:
@@ -101,7 +101,9 @@ def _history(n: int) -> LossHistory:
     )
 
 
-async def plot_render_ms(base_snapshot: Any, sizes: tuple[int, ...], repeats: int = 5) -> dict[int, float]:
+async def plot_render_ms(
+    base_snapshot: Any, sizes: tuple[int, ...], repeats: int = 5
+) -> dict[int, float]:
     """Median time to hand a snapshot to the loss plot and render it at 120x40."""
     out: dict[int, float] = {}
     app = _PlotApp()

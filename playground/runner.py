@@ -136,7 +136,7 @@ class Ready(Event):
 class Published(Event):
     """A new snapshot (``seq`` increases by one with every command applied)."""
 
-    snapshot: Any  # playground.engine.snapshot.Snapshot
+    snapshot: Any  # playground.training.snapshot.Snapshot
     seq: int
     running: bool
 
@@ -221,7 +221,7 @@ class Runner:
         t0 = time.perf_counter()
         import torch  # the slow import, off the UI thread
 
-        from playground.engine.devices import available_devices
+        from playground.training.devices import available_devices
 
         # the first optimizer a process builds imports torch._dynamo (seconds): do it
         # now, under "loading torch...", not when the first preset loads
@@ -250,8 +250,8 @@ class Runner:
                 self._fail("Stop", exc, False)
 
     def _apply(self, cmd: Command) -> None:
-        from playground.engine.checkpoint import restore, take
-        from playground.engine.recover import is_device_error
+        from playground.training.recover import is_device_error
+        from playground.training.state import restore, take
 
         before = None
         try:
@@ -273,15 +273,15 @@ class Runner:
         try:
             self._emit()
         except Exception as exc:  # noqa: BLE001 - e.g. the device is gone: say so, keep going
-            from playground.engine.recover import is_device_error
+            from playground.training.recover import is_device_error
 
             self._fail("Snapshot", exc, is_device_error(exc))
 
     def _dispatch(self, cmd: Command) -> None:
         s = self.session
         if isinstance(cmd, Load):
-            from playground.engine.presets import find_preset
-            from playground.engine.session import Session
+            from playground.training.presets import find_preset
+            from playground.training.session import Session
 
             overrides = dict(cmd.overrides)
             if self.device and "device" not in overrides:
@@ -318,7 +318,7 @@ class Runner:
         elif isinstance(cmd, Export):
             path = Path(cmd.path).expanduser()
             if cmd.kind == "csv":
-                from playground.engine.export import write_loss_csv
+                from playground.training.export import write_loss_csv
 
                 write_loss_csv(s, path)
             else:
@@ -344,7 +344,7 @@ class Runner:
                 s.status, s.message = "idle", s.message if name != "reset" else ""
 
     def _resume(self, path: str) -> None:
-        from playground.engine.persist import load_session
+        from playground.training.persist import load_session
 
         if self._running:
             self._pause()
@@ -358,7 +358,7 @@ class Runner:
             self.session.move_to(device)
             self._publish(Notice(f"moved the session to {device}"))
         except Exception:  # noqa: BLE001 - the device cannot be read: use the last snapshot
-            from playground.engine.recover import session_from_snapshot
+            from playground.training.recover import session_from_snapshot
 
             if self.last_snapshot is None:
                 raise
@@ -378,7 +378,7 @@ class Runner:
             self.session.message = f"paused at step {self.session.step_count}"
 
     def _train_slice(self) -> None:
-        from playground.engine.checkpoint import restore, take
+        from playground.training.state import restore, take
 
         s = self.session
         remaining = (self._target or 0) - s.step_count
@@ -386,7 +386,7 @@ class Runner:
             before = take(s)  # per ~40 ms slice: rolls a failed slice back whole
             result = s.run(remaining, self._until, time_budget=self.slice_s)
         except Exception as exc:  # noqa: BLE001
-            from playground.engine.recover import is_device_error
+            from playground.training.recover import is_device_error
 
             self._running = False
             try:

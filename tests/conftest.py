@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def presets() -> dict[str, Any]:
     """Every shipped preset by name (loaded once per test run)."""
-    from playground.engine.presets import load_presets
+    from playground.training.presets import load_presets
 
     loaded, errors = load_presets()
     assert not errors, errors
@@ -21,7 +21,7 @@ def presets() -> dict[str, Any]:
 @pytest.fixture
 def make_session(presets: dict[str, Any]) -> Callable[..., Any]:
     """``make_session("noisy-line", lr=0.1)``: a fresh session of a shipped preset on the CPU."""
-    from playground.engine.session import Session
+    from playground.training.session import Session
 
     def make(name: str, **overrides: Any) -> Any:
         return Session(presets[name], device="cpu", **overrides)

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from playground.engine.presets import find_preset
-from playground.engine.session import Session
 from playground.runner import Act, Call, Event, Failed, Load, Published, Ready, Result, Runner
+from playground.training.presets import find_preset
+from playground.training.session import Session
 
 N = 1000
 

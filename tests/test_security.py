@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import playground
-from playground.engine.presets import PresetError, load_preset
-from playground.engine.session import Session
+from playground.training.presets import PresetError, load_preset
+from playground.training.session import Session
 
 PACKAGE = Path(playground.__file__).resolve().parent
 
@@ -243,7 +243,7 @@ def test_a_csv_path_to_an_endless_device_file_is_refused_quickly(tmp_path: Path)
     code = (
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))\n"
-        "from playground.engine.presets import PresetError, load_preset\n"
+        "from playground.training.presets import PresetError, load_preset\n"
         "try:\n"
         "    load_preset(sys.argv[1])\n"
         "except PresetError as e:\n"

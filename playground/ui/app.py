@@ -14,7 +14,7 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding
 
-from playground.engine.presets import preset_infos
+from playground.paths import default_autosave
 from playground.runner import (
     Call,
     Command,
@@ -28,20 +28,20 @@ from playground.runner import (
     Resume,
     Runner,
 )
-from playground.ui.error_screen import ErrorScreen
-from playground.ui.help_screen import HelpScreen
-from playground.ui.main_screen import MainScreen
+from playground.training.presets import preset_infos
+from playground.ui.dialogs.error_screen import ErrorScreen
+from playground.ui.dialogs.help_screen import HelpScreen
+from playground.ui.dialogs.path_prompt import PathPrompt
+from playground.ui.dialogs.preset_picker import PresetPicker
+from playground.ui.dialogs.resume_offer import ResumeOffer
 from playground.ui.messages import RunnerEvent, SnapshotReady, wrap
-from playground.ui.path_prompt import PathPrompt
-from playground.ui.preset_picker import PresetPicker
-from playground.ui.resume_offer import ResumeOffer
 from playground.ui.session_files import (
     Saved,
-    default_autosave,
     file_stem,
     read_autosave,
     saver,
 )
+from playground.ui.training.main_screen import MainScreen
 
 SESSION_ACTIONS = ("save", "open", "export_csv")  # keys for the main screen only
 
@@ -274,7 +274,7 @@ class PlaygroundApp(App[None]):
 
     def action_grad(self) -> None:
         try:
-            from playground.ui.grad_screen import GradScreen
+            from playground.ui.explorer.grad_screen import GradScreen
         except ImportError:
             self.notify("the autograd explorer is not available", severity="warning")
             return

@@ -1,6 +1,6 @@
 """Session files from the TUI: default names, the autosave and its sidecar, the save call.
 
-Saving and loading need torch (``playground.engine.persist``), so the function that saves
+Saving and loading need torch (``playground.training.persist``), so the function that saves
 is built here and run on the runner thread (a ``Call``, or ``Runner.stop(on_exit=...)``),
 importing persist only there. The resume offer at start-up must not wait for torch, so
 the autosave gets a small JSON sidecar (preset, title, step, time) that the UI reads.
@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-NO_AUTOSAVE_ENV = "PLAYGROUND_NO_AUTOSAVE"  # set (non-empty) to turn the autosave off
 
 
 @dataclass(frozen=True)
@@ -41,19 +39,6 @@ class AutosaveInfo:
 def file_stem(preset: str) -> str:
     """``playground_<preset>`` with anything but letters and digits as ``_``."""
     return "playground_" + "".join(c if c.isalnum() else "_" for c in preset)
-
-
-def autosave_path() -> Path:
-    """Where quitting saves the session: the same file as ``persist.autosave_path()``
-    (the per-user state directory), found without importing torch."""
-    from platformdirs import user_state_dir
-
-    return Path(user_state_dir("playground", appauthor=False)) / "autosave.npz"
-
-
-def default_autosave() -> Path | None:
-    """The autosave file, or None when ``PLAYGROUND_NO_AUTOSAVE`` is set."""
-    return None if os.environ.get(NO_AUTOSAVE_ENV) else autosave_path()
 
 
 def sidecar_path(path: Path) -> Path:
@@ -86,7 +71,7 @@ def saver(path: Path, sidecar: bool = False) -> Callable[[Any], Saved]:
     ``Saved.error`` rather than raising: a bad path is the user's to fix, not a crash."""
 
     def save(session: Any) -> Saved:
-        from playground.engine.persist import SessionFileError, save_session
+        from playground.training.persist import SessionFileError, save_session
 
         try:
             written = save_session(session, path)

@@ -1,0 +1,169 @@
+"""The ``playground`` command: the TUI by default, and headless subcommands.
+
+    playground [PRESET] [--device D] [--seed S]     open the TUI
+    playground presets                              list the presets
+    playground run PRESET [--steps N] ...           train headless, print a table or JSON
+    playground grad "EXPR" --at x=1 y=2             the autograd explorer in the terminal
+
+Exit codes: 0 done, 2 bad input (preset, setting, device, expression), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+
+from playground.cli import grad
+
+SUBCOMMANDS = ("presets", "run", "grad", "tui")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def _add_session_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device", default=None, help="auto | cpu | cuda | cuda:N | mps (default: auto)"
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed for data and initial weights")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="playground",
+        description="A terminal training playground for gradient descent with PyTorch.",
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    tui = sub.add_parser("tui", help="open the TUI (the default)")
+    tui.add_argument("preset", nargs="?", default=None, help="preset name or .toml file")
+    _add_session_options(tui)
+    tui.add_argument("--resume", metavar="FILE", default=None, help="resume a saved session")
+    tui.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        default=None,
+        help="train steps a run (r) goes on for (default: the preset's)",
+    )
+    tui.add_argument(
+        "--fps",
+        type=_positive_float,
+        default=None,
+        help="snapshots per second while running (lower it on slow links)",
+    )
+
+    sub.add_parser("presets", help="list the presets")
+
+    run = sub.add_parser("run", help="train a preset headless")
+    run.add_argument("preset", help="preset name or .toml file")
+    run.add_argument(
+        "--steps", type=_positive_int, default=None, help="train steps (default: the preset's)"
+    )
+    run.add_argument(
+        "--until-loss",
+        type=float,
+        default=None,
+        metavar="TOL",
+        help="stop once a step's loss is <= TOL",
+    )
+    run.add_argument("--lr", type=_positive_float, default=None)
+    run.add_argument("--momentum", type=float, default=None)
+    run.add_argument("--optimizer", default=None, help="gd | sgd | adam")
+    run.add_argument("--model", default=None, help="scalar | linear | logistic | softmax | mlp")
+    run.add_argument("--loss", default=None, help="mse | sse | bce | ce")
+    run.add_argument("--batch-size", type=_positive_int, default=None, help="0 = full batch")
+    run.add_argument(
+        "--accumulate",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="backward passes (micro-batches) per optimizer step",
+    )
+    _add_session_options(run)
+    run.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    run.add_argument("--every", type=_positive_int, default=None, help="print every N steps")
+    run.add_argument(
+        "--export-script",
+        metavar="FILE",
+        default=None,
+        help="write the session as a runnable .py file",
+    )
+    run.add_argument("--export-csv", metavar="FILE", default=None, help="write the loss history")
+    run.add_argument("--save", metavar="FILE", default=None, help="save the session to FILE")
+    run.add_argument(
+        "--resume",
+        metavar="FILE",
+        default=None,
+        help="continue a saved session instead of starting PRESET afresh",
+    )
+
+    grad.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # `playground`, `playground PRESET` and `playground --device cpu` all mean the TUI
+    if not args_list or (args_list[0] not in SUBCOMMANDS and args_list[0] not in ("-h", "--help")):
+        args_list = ["tui", *args_list]
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        if args.command == "presets":
+            return cmd_presets()
+        if args.command == "run":
+            from playground.cli.run import cmd_run
+
+            return cmd_run(args)
+        if args.command == "grad":
+            return grad.run(args)
+        return cmd_tui(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_presets() -> int:
+    from playground.training.presets import preset_infos
+
+    infos, errors = preset_infos()
+    width = max((len(i.name) for i in infos), default=0)
+    for info in sorted(infos, key=lambda i: i.name):
+        print(f"{info.name:<{width}}  {info.title}")
+    for err in errors:
+        print(f"(skipped) {err}", file=sys.stderr)
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from playground.ui import make_app
+
+    app = make_app(
+        preset=args.preset,
+        device=args.device or "auto",
+        seed=args.seed,
+        resume=args.resume,
+        fps=args.fps,
+        autosave=True,
+        overrides={"max_steps": args.max_steps} if args.max_steps else None,
+    )
+    app.run()
+    return int(getattr(app, "return_code", 0) or 0)

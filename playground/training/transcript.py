@@ -1,0 +1,252 @@
+"""Every session action as the PyTorch code it stands for, and a runnable export.
+
+The session appends one ``Entry`` per action. ``Transcript.script()`` puts a preamble
+(data, initial parameters, loss, optimizer - all literal values, so nothing depends on an
+RNG) in front of the entries; run with plain ``python`` and torch, the script performs the
+same operations in the same order and ends with the same parameters as the session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playground.training.presets import TrainConfig
+
+
+@dataclass(frozen=True)
+class Entry:
+    action: str
+    code: str
+    run: tuple[int, int] | None = None  # (train steps, first micro-batch) of a train loop
+
+
+def _literal(values: object) -> str:
+    # tolist() of float32 tensors gives the exact doubles; repr round-trips them.
+    return repr(values)
+
+
+@dataclass
+class CodeStyle:
+    """How the actions of one configuration are written."""
+
+    cfg: TrainConfig
+    full_batch: bool
+    param_names: tuple[str, ...]
+
+    @property
+    def scale(self) -> str:
+        return " / K" if self.cfg.accumulate > 1 and self.cfg.scale_loss else ""
+
+    def batch_expr(self, c: int) -> str:
+        return "x, y" if self.full_batch else f"batch({c})"
+
+    def forward(self, c: int) -> str:
+        if self.full_batch:
+            return "loss = loss_fn(forward(x), y)"
+        return f"xb, yb = batch({c})\nloss = loss_fn(forward(xb), yb)"
+
+    def backward(self, c: int) -> str:
+        if self.full_batch:
+            return f"loss = loss_fn(forward(x), y){self.scale}\nloss.backward()"
+        return f"xb, yb = batch({c})\nloss = loss_fn(forward(xb), yb){self.scale}\nloss.backward()"
+
+    def zero_grad(self, set_to_none: bool) -> str:
+        if self.cfg.optimizer != "gd":
+            return "opt.zero_grad()" if set_to_none else "opt.zero_grad(set_to_none=False)"
+        if set_to_none:
+            return "for p in params:\n    p.grad = None"
+        return "for p in params:\n    if p.grad is not None:\n        p.grad.zero_()"
+
+    def step(self) -> str:
+        if self.cfg.optimizer != "gd":
+            return "opt.step()"
+        return (
+            "with torch.no_grad():\n    for p in params:\n        if p.grad is not None:\n"
+            "            p -= lr * p.grad"
+        )
+
+    def train_steps(self, n: int, c0: int, set_to_none: bool) -> str:
+        body = [self.zero_grad(set_to_none)]
+        k = self.cfg.accumulate
+        if self.full_batch:
+            inner = f"loss = loss_fn(forward(x), y){self.scale}\nloss.backward()"
+        else:
+            inner = f"xb, yb = batch(c + k)\nloss = loss_fn(forward(xb), yb){self.scale}\nloss.backward()"
+        if k > 1:
+            body.append("for k in range(K):\n" + _indent(inner))
+        else:
+            body.append(inner.replace("c + k", "c"))
+        body.append(self.step())
+        loop = "\n".join(body)
+        if self.full_batch:
+            header = f"for _ in range({n}):"
+        else:
+            header = f"for c in range({c0}, {c0 + n * k}, {k}):"
+        return f"{header}  # {n} train step{'s' if n != 1 else ''}\n" + _indent(loop)
+
+    def set_hyper(self, name: str, value: float | bool) -> str:
+        if self.cfg.optimizer == "gd":
+            return (
+                f"{name} = {value!r}"
+                if name == "lr"
+                else f"# {name} = {value!r} (no effect by hand)"
+            )
+        return f"for group in opt.param_groups:\n    group[{name!r}] = {value!r}"
+
+
+def _docstring(text: str) -> str:
+    """``text`` as a triple-quoted literal that nothing in it can end early (a preset's
+    title is user text: quotes, backslashes and control characters are escaped)."""
+    out = []
+    for ch in text.replace("\\", "\\\\").replace('"', '\\"'):
+        if ch in "\n\t" or ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return '"""' + "".join(out) + '"""'
+
+
+def _indent(code: str, n: int = 4) -> str:
+    pad = " " * n
+    return "\n".join(pad + line if line else line for line in code.splitlines())
+
+
+@dataclass
+class Transcript:
+    """The action log of one session, as code."""
+
+    preamble: str = ""
+    entries: list[Entry] = field(default_factory=list)
+
+    def add(self, action: str, code: str, run: tuple[int, int] | None = None) -> None:
+        self.entries.append(Entry(action, code, run))
+
+    def truncate(self, n: int) -> None:
+        del self.entries[n:]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def lines(self) -> tuple[str, ...]:
+        return tuple(f"# {e.action}\n{e.code}" for e in self.entries)
+
+    def script(self, epilogue: str = "") -> str:
+        body = "\n\n".join(f"# {e.action}\n{e.code}" for e in self.entries)
+        return f"{self.preamble}\n\n# --- the session, action by action ---\n{body}\n\n{epilogue}"
+
+    def export(self, path: str | Path, epilogue: str = "") -> Path:
+        """Write the runnable script to ``path`` (creating parent folders)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(self.script(epilogue), encoding="utf-8")
+        return p
+
+
+def preamble(
+    title: str,
+    cfg: TrainConfig,
+    device: str,
+    x: list,
+    y: list,
+    batch_size: int,
+    model_kind: str,
+    module_code: str | None,
+    init: dict[str, list],
+    n_outputs: int,
+) -> str:
+    """The script's set-up: data, initial parameters, loss and optimizer, all literal."""
+    n = len(x)
+    lines = [
+        _docstring(
+            f"{title} - exported from playground.\n\nRun with plain python + torch: it replays "
+            "the session and prints the final\nparameters."
+        ),
+        "",
+        "import torch",
+        "import torch.nn.functional as F",
+        "from torch import nn",
+        "",
+        f"device = torch.device({device!r})",
+        f"x = torch.tensor({_literal(x)}, device=device)",
+        f"y = torch.tensor({_literal(y)}, device=device)",
+        f"B, K = {batch_size}, {cfg.accumulate}  # micro-batch size, backward passes per step",
+        f"n_batches = {-(-n // batch_size)}",
+        "",
+        "",
+        "def batch(c):",
+        '    """The c-th micro-batch: slices of the training set in order, epoch after epoch."""',
+        "    j = c % n_batches",
+        "    return x[j * B:(j + 1) * B], y[j * B:(j + 1) * B]",
+        "",
+        "",
+    ]
+    if model_kind == "softmax":
+        lines += [
+            "class SoftmaxRegression(nn.Module):",
+            '    """h = XW + b with W: d x C, b: 1 x C."""',
+            "",
+            "    def __init__(self, d, c):",
+            "        super().__init__()",
+            "        self.W = nn.Parameter(torch.zeros(d, c))",
+            "        self.b = nn.Parameter(torch.zeros(1, c))",
+            "",
+            "    def forward(self, x):",
+            "        return torch.matmul(x, self.W) + self.b",
+            "",
+            "",
+        ]
+    if model_kind == "scalar":
+        for name, value in init.items():
+            lines.append(
+                f"{name} = torch.tensor({_literal(value)}, device=device, requires_grad=True)"
+            )
+        lines += [
+            f"params = [{', '.join(init)}]",
+            "",
+            "",
+            "def forward(xb):",
+            "    return xb @ w + b",
+        ]
+    else:
+        assert module_code is not None
+        lines += [
+            f"model = {module_code}.to(device)",
+            "params = list(model.parameters())",
+            "with torch.no_grad():",
+        ]
+        for i, (name, value) in enumerate(init.items()):
+            lines.append(f"    params[{i}].copy_(torch.tensor({_literal(value)}))  # {name}")
+        squeeze = ".squeeze(-1)" if n_outputs == 1 else ""
+        lines += ["", "", "def forward(xb):", f"    return model(xb){squeeze}"]
+    loss_code = {
+        "mse": "F.mse_loss(out, target)",
+        "sse": "((out - target) ** 2).sum()",
+        "bce": "F.binary_cross_entropy(torch.sigmoid(out), target)",
+        "ce": "F.cross_entropy(out, target.long())",
+    }[cfg.loss]
+    lines += [
+        "",
+        "",
+        "def loss_fn(out, target):",
+        f"    return {loss_code}",
+        "",
+        "",
+        f"lr = {cfg.lr!r}",
+    ]
+    if cfg.optimizer == "sgd":
+        lines.append(
+            f"opt = torch.optim.SGD(params, lr=lr, momentum={cfg.momentum!r}, "
+            f"nesterov={cfg.nesterov!r}, weight_decay={cfg.weight_decay!r})"
+        )
+    elif cfg.optimizer == "adam":
+        lines.append(
+            f"opt = torch.optim.Adam(params, lr=lr, betas={cfg.betas!r}, "
+            f"weight_decay={cfg.weight_decay!r})"
+        )
+    return "\n".join(lines)
+
+
+EPILOGUE = "print('final parameters:')\nfor p in params:\n    print(p.detach().cpu().tolist())\n"

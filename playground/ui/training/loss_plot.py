@@ -1,0 +1,421 @@
+"""The loss curve: every batch loss the session computed, plus the validation loss.
+
+Snapshots arrive up to 25 times a second while a run is going and the history can hold
+millions of evaluations, so the widget re-plots only when the history, its size, the
+scale or the theme changed, and it decimates each series to the plot's width (min/max
+per column, ``decimate.py``) before plotext sees it: the cost of a frame does not grow
+with the length of the run.
+
+Evaluations that were not full train steps get their own scatter series, marker and
+legend entry (``x`` backward only, ``o`` forward only), and inf/NaN losses a ``!`` on the
+top edge plus a vertical line, so the plot reads without colour too (NO_COLOR).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Self
+
+import numpy as np
+from plotext._utility import colors_to_ansi
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import RenderResult
+from textual.color import Color
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual_plotext import PlotextPlot
+
+from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, KIND_TRAIN, Snapshot
+from playground.ui.training.decimate import decimate_minmax, nonfinite_x, positive_only
+
+__all__ = [
+    "EMPTY_TITLE",
+    "FastPlotextPlot",
+    "LossPlot",
+    "fit_title",
+    "linear_ticks",
+    "log_ticks",
+    "theme_colour",
+]
+
+EMPTY_TITLE = "no loss yet: press f, b or n"
+
+RGB = tuple[int, int, int]
+
+# (kind, legend label, plotext marker, joined by lines, theme colour variable)
+_SERIES: tuple[tuple[int, str, str, bool, str], ...] = (
+    (KIND_TRAIN, "train step", "hd", True, "primary"),
+    (KIND_BACKWARD, "backward only", "x", False, "warning"),
+    (KIND_FORWARD, "forward only", "o", False, "foreground"),
+)
+_VAL = ("validation", "·", "success")
+
+
+def theme_colour(app: Any, variable: str) -> RGB | None:
+    """The app theme's colour ``variable`` ("primary", "error" ...) as an RGB tuple.
+
+    None lets plotext pick from its own sequence: an ANSI-only theme, or a name the theme
+    does not define, must not break the plot.
+    """
+    try:
+        value = app.theme_variables.get(variable)
+        return Color.parse(value).rgb if value else None
+    except Exception:  # an unparsable theme value falls back to plotext's colours
+        return None
+
+
+def _fmt(value: float) -> str:
+    """Short tick label: 0.25, 1.5e+03, 120k; never plotext's 40-digit floats."""
+    if value == int(value) and 1e4 <= abs(value) < 1e9:
+        for div, suffix in ((1e6, "M"), (1e3, "k")):
+            if abs(value) >= div:
+                return f"{value / div:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def linear_ticks(lo: float, hi: float, max_ticks: int = 6) -> tuple[list[float], list[str]]:
+    """At most ``max_ticks`` round ticks (1, 2, 2.5 or 5 times a power of ten) in ``lo..hi``."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [], []
+    lo, hi = min(lo, hi), max(lo, hi)
+    if hi - lo < 1e-12 * max(1.0, abs(hi)):
+        return [lo], [_fmt(lo)]
+    raw = (hi - lo) / max(1, max_ticks - 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9)
+    ticks = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+    ticks = [0.0 if abs(t) < step * 1e-9 else t for t in ticks]  # no "-0" or "1e-17"
+    return ticks, [_fmt(t) for t in ticks]
+
+
+def log_ticks(lo: float, hi: float, max_ticks: int = 8) -> tuple[list[float], list[str]]:
+    """Tick positions (in log10 units) and labels for a log axis spanning ``lo..hi``.
+
+    ``lo`` and ``hi`` are log10 values. 1, 2 and 5 per decade when they fit, else decades
+    only (thinned to ``max_ticks``); the ends themselves when the range is shorter than a
+    decade and fewer than two round values fall inside it.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [], []
+    lo, hi = min(lo, hi), max(lo, hi)
+    decades = range(math.floor(lo), math.ceil(hi) + 1)
+    ticks = [
+        d + math.log10(m)
+        for d in decades
+        for m in (1, 2, 5)
+        if lo - 1e-9 <= d + math.log10(m) <= hi + 1e-9
+    ]
+    if len(ticks) > max_ticks:
+        ticks = [float(d) for d in decades if lo - 1e-9 <= d <= hi + 1e-9]
+        ticks = ticks[:: max(1, math.ceil(len(ticks) / max_ticks))]
+    if len(ticks) < 2:
+        ticks = sorted({lo, hi, *ticks})
+    return ticks, [f"{10.0**t:.3g}" for t in ticks]
+
+
+def fit_title(parts: list[str], width: int) -> str:
+    """Join ``parts`` with " · ", dropping trailing ones until it fits ``width``.
+
+    plotext silently leaves out a title that does not fit, and a missing title would hide
+    the one number the user is watching.
+    """
+    for n in range(len(parts), 0, -1):
+        title = " · ".join(parts[:n])
+        if len(title) <= width:
+            return title
+    return parts[0][: max(width - 1, 0)] + "…" if width > 1 else ""
+
+
+_STYLES: dict[str, Style] = {}
+
+
+def _cell_style(fullground: Any, style: Any, background: Any) -> Style:
+    """The rich Style of one plotext cell colour triple: exactly what Text.from_ansi
+    makes of plotext's escape codes for it, worked out once per triple."""
+    ansi = colors_to_ansi(fullground, style, background)
+    cached = _STYLES.get(ansi)
+    if cached is None:
+        spans = Text.from_ansi(ansi + "x").spans
+        cached = _STYLES[ansi] = spans[0].style if spans else Style.null()  # type: ignore[assignment]
+    return cached
+
+
+class FastPlotextPlot(PlotextPlot):
+    """PlotextPlot, drawn for less: every redraw holds the GIL the training thread needs.
+
+    PlotextPlot.render prints the plot as ANSI text, parses that back into a rich Text,
+    and Textual then turns the Text into styled lines. Here the lines are made straight
+    from plotext's cell matrix (one style per colour triple, worked out once), through
+    Textual's line API. ``render`` still returns the same Text, for tests and for
+    measuring.
+    """
+
+    _lines: list[Strip] | None = None
+
+    def refresh(self, *regions: Any, **kwargs: Any) -> Self:
+        self._lines = None  # whatever asks for a repaint may have changed the picture
+        return super().refresh(*regions, **kwargs)
+
+    def _runs(self) -> list[list[tuple[str, Style]]]:
+        """Build the plot at the widget's size: per row (top first), runs of cells that
+        share a style."""
+        fig = self._plot
+        width, height = self.size
+        fig.plotsize(width, height)
+        fig._set_size(width, height)  # as PlotextPlot.render does (textual-plotext #5)
+        fig.theme(self._get_plotext_theme_name(self.app.theme))
+        fig._set_sizes()
+        fig._build_matrix()
+        m = fig.monitor.matrix
+        rows = []
+        for row in range(m.rows - 1, -1, -1):
+            markers = m.marker[row]
+            cells = list(zip(m.fullground[row], m.style[row], m.background[row], strict=True))
+            runs = []
+            start = 0
+            for col in range(1, m.cols + 1):
+                if col == m.cols or cells[col] != cells[start]:
+                    runs.append(("".join(markers[start:col]), _cell_style(*cells[start])))
+                    start = col
+            rows.append(runs)
+        return rows
+
+    def render(self) -> RenderResult:
+        text = Text(end="")
+        for runs in self._runs():
+            for chars, style in runs:
+                text.append(chars, style)
+            text.append("\n")  # after the last row too, as the parsed ANSI text has it
+        return text
+
+    def render_line(self, y: int) -> Strip:
+        if self._lines is None:
+            base = self.visual_style.rich_style
+            width = self.size.width
+            self._lines = [
+                Strip([Segment(chars, base + style) for chars, style in runs]).adjust_cell_length(
+                    width, base
+                )
+                for runs in self._runs()
+            ]
+        if 0 <= y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+
+class LossPlot(FastPlotextPlot):
+    """Training loss per batch evaluation and validation loss per step, decimated."""
+
+    DEFAULT_CSS = """
+    LossPlot {
+        width: 1fr;
+        height: 1fr;
+        min-height: 8;
+    }
+    """
+
+    log_scale: reactive[bool] = reactive(False)
+    """Draw the loss on a log10 axis (losses <= 0 cannot be shown there and are left out)."""
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self._snapshot: Snapshot | None = None
+        self._drawn_key: tuple[Any, ...] | None = None
+        self.points_drawn: int = 0
+        """Points handed to plotext at the last re-plot, all series together."""
+
+    # --- public ------------------------------------------------------------------------
+
+    def update_snapshot(self, snapshot: Snapshot) -> None:
+        """Show ``snapshot``'s history; O(1) when nothing it draws has changed."""
+        self._snapshot = snapshot
+        self._redraw()
+
+    def toggle_log(self) -> None:
+        """Switch between a linear and a log10 loss axis."""
+        self.log_scale = not self.log_scale
+
+    # --- events ------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        # Series colours come from the theme, so a theme change must re-plot, not just
+        # re-render (textual-plotext only swaps the canvas and axes colours).
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw())
+        self._redraw()
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    def watch_log_scale(self) -> None:
+        self._redraw()
+
+    # --- drawing -----------------------------------------------------------------------
+
+    def _key(self) -> tuple[Any, ...]:
+        """Everything the picture depends on, compared in O(1).
+
+        Every snapshot brings a new LossHistory object, so identity says nothing; the
+        history only grows (or is cut by undo/reset), so lengths plus the last values
+        (as bytes: NaN must compare equal to itself) tell whether it changed.
+        """
+        base = (self.size.width, self.size.height, self.log_scale, self.app.theme)
+        snapshot = self._snapshot
+        if snapshot is None:
+            return base
+        h = snapshot.history
+        return (
+            *base,
+            len(h.loss),
+            h.loss[-1:].tobytes(),
+            len(h.val_loss),
+            h.val_loss[-1:].tobytes(),
+            snapshot.diverged_at,
+            snapshot.step,
+        )
+
+    def _redraw(self) -> None:
+        if not self.is_mounted or self.size.width <= 0:
+            return  # not laid out yet: on_resize comes back here
+        key = self._key()
+        if key == self._drawn_key:
+            return
+        self._drawn_key = key
+        self.plt.clear_data()
+        snapshot = self._snapshot
+        if snapshot is None or len(snapshot.history) == 0:
+            self._draw_empty()
+        else:
+            self._draw_history(snapshot)
+        self.refresh()
+
+    def _draw_empty(self) -> None:
+        self.points_drawn = 0
+        self.plt.xticks([])
+        self.plt.yticks([])
+        self.plt.xlabel(None)
+        self.plt.title(fit_title([EMPTY_TITLE], self.size.width - 2))
+
+    def _prepare(self, x: np.ndarray | None, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decimate one series to the width and, on a log axis, move it to log10 units.
+
+        log10 values on a linear axis rather than plotext's yscale("log"): plotext takes
+        the log of its stored data in place on every build(), so the second render of the
+        same data would take it twice.
+        """
+        if self.log_scale:
+            x, y = positive_only(x, y)
+        x, y = decimate_minmax(x, y, self.size.width)
+        if self.log_scale:
+            y = np.log10(y.astype(np.float64))
+        return x, y
+
+    def _draw_history(self, snapshot: Snapshot) -> None:
+        plt = self.plt
+        h = snapshot.history
+        # A plain run holds one kind only: skip the masked copies of a million points.
+        single_kind = int(h.kind[0]) if h.kind.min() == h.kind.max() else None
+        points = 0
+        y_lo, y_hi = math.inf, -math.inf
+        for kind, label, marker, lines, colour in _SERIES:
+            if single_kind is not None:
+                if kind != single_kind:
+                    continue
+                xs, ys = None, h.loss  # x = 0, 1, 2 ...: decimate's fast path
+            else:
+                mask = h.kind == kind
+                xs, ys = np.flatnonzero(mask), h.loss[mask]
+            xs, ys = self._prepare(xs, ys)
+            if len(xs) == 0:
+                continue
+            draw = plt.plot if lines else plt.scatter
+            draw(xs.tolist(), ys.tolist(), marker=marker, label=label, color=self._colour(colour))
+            points += len(xs)
+            y_lo, y_hi = min(y_lo, float(ys.min())), max(y_hi, float(ys.max()))
+
+        m = min(len(h.val_loss), len(h.val_index))
+        if m:
+            label, marker, colour = _VAL
+            # val_index counts the batch losses recorded by then: each validation loss
+            # sits above the last batch loss before its step.
+            xs, ys = self._prepare(h.val_index[:m] - 1, h.val_loss[:m])
+            if len(xs):
+                plt.plot(
+                    xs.tolist(), ys.tolist(), marker=marker, label=label, color=self._colour(colour)
+                )
+                points += len(xs)
+                y_lo, y_hi = min(y_lo, float(ys.min())), max(y_hi, float(ys.max()))
+
+        if not math.isfinite(y_hi):  # nothing drawable (all inf/NaN, or <= 0 on a log axis)
+            y_lo = y_hi = 0.0
+        points += self._mark_divergence(snapshot, y_hi)
+        self.points_drawn = points
+        self._axes(snapshot, len(h), y_lo, y_hi)
+
+    def _mark_divergence(self, snapshot: Snapshot, y_top: float) -> int:
+        """Mark what the curves cannot show: a vertical line where the loss first stopped
+        being finite (or where the session says it diverged), and a ``!`` on the top edge
+        at the inf/NaN evaluations. Returns the number of points plotted."""
+        h = snapshot.history
+        bad = nonfinite_x(None, h.loss, self.size.width)
+        at: float | None = float(bad[0]) if len(bad) else None
+        if at is None and snapshot.diverged_at is not None:
+            # diverged_at counts optimizer steps; the history is indexed by evaluation
+            before = np.flatnonzero(h.step < snapshot.diverged_at)
+            at = float(before[-1]) if len(before) else 0.0
+        if at is None:
+            return 0
+        colour = self._colour("error")
+        self.plt.vline(at, color=colour)
+        if len(bad):
+            self.plt.scatter(
+                bad.tolist(), [y_top] * len(bad), marker="!", label="inf/NaN", color=colour
+            )
+        return len(bad)
+
+    def _axes(self, snapshot: Snapshot, n: int, y_lo: float, y_hi: float) -> None:
+        """Round ticks, axis label and title. Ticks are always set explicitly: plotext's
+        own print huge losses with every digit, and its log ticks are not round."""
+        plt = self.plt
+        width, height = self.size
+        ticks = log_ticks if self.log_scale else linear_ticks
+        y_ticks, y_labels = ticks(y_lo, y_hi, max(2, height // 4))
+        plt.yticks(y_ticks, y_labels)
+        plt.xticks(*linear_ticks(0, max(n - 1, 1), max(2, width // 16)))
+        plt.xlabel("batch evaluation")
+        label_width = max((len(s) for s in y_labels), default=0)
+        plt.title(fit_title(_title_parts(snapshot, self.log_scale), width - label_width - 3))
+
+    def _colour(self, variable: str) -> RGB | None:
+        return theme_colour(self.app, variable)
+
+
+def _title_parts(snapshot: Snapshot, log_scale: bool) -> list[str]:
+    """Title pieces, most important first (the tail is dropped on a narrow plot)."""
+    h = snapshot.history
+    loss = h.loss
+    parts = [f"loss {float(loss[-1]):.4g}"]
+    if len(h.val_loss):
+        parts.append(f"val {float(h.val_loss[-1]):.4g}")
+    if snapshot.diverged_at is not None:
+        parts.append(f"diverged at step {snapshot.diverged_at}")
+    else:
+        parts.append(f"step {snapshot.step}")
+    hidden = int(np.count_nonzero(~np.isfinite(loss)))
+    if log_scale:
+        hidden += int(np.count_nonzero(loss <= 0))
+    if hidden:
+        parts.append(f"{hidden} not drawn")
+    if log_scale:
+        parts.append("log")
+    return parts

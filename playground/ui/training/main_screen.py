@@ -1,0 +1,341 @@
+"""The main screen: action buttons, the panels, the status bar and the session keys.
+
+Panels are one set of widgets in ``#panels``. At 120x40 and up they sit in a grid; below
+that (``-compact``) a tab bar shows one at a time, so 80x24 stays readable. Switching is a
+CSS class, not a rebuild, so resizing never loses state.
+
+The session keys live here rather than on the app so that they are inactive while another
+screen (presets, help, the autograd explorer) is on top.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Static, Tab, Tabs
+
+from playground.runner import Act, Configure, Run
+from playground.ui.training.code_panel import CodePanel
+from playground.ui.training.hyperparams import Hyperparams
+from playground.ui.training.optimizer_panel import OptimizerPanel
+from playground.ui.training.params_table import ParamsTable
+from playground.ui.training.status_bar import StatusBar
+from playground.ui.training.tensor_detail import TensorDetail
+
+if TYPE_CHECKING:
+    from playground.training.snapshot import Snapshot
+    from playground.ui.training.fit_plot import FitPlot
+    from playground.ui.training.loss_plot import LossPlot
+
+COMPACT_BELOW = (110, 34)  # width, height under which panels become tabs
+PANELS = (  # id, tab label, border title
+    ("params", "Params", "Parameters & gradients"),
+    ("loss", "Loss", "Loss"),
+    ("settings", "Settings", "Model & hyper-parameters"),
+    ("code", "Code", "Code"),
+    ("fit", "Fit", "Fit"),
+)
+# While running: the least time between two redraws of a panel, in seconds. The loss
+# curve is what the eye follows; the fit and the code change slowly. Each redraw holds
+# the GIL that the training thread needs (a plot costs tens of milliseconds).
+RUN_INTERVALS = {
+    "status": 0.1,
+    "params": 0.3,
+    "settings": 1.0,
+    "code": 1.0,
+    "loss": 0.3,
+    "fit": 1.0,
+}
+BUTTONS = (  # id, label, action
+    ("forward", "f forward", "act('forward')"),
+    ("backward", "b backward", "act('backward')"),
+    ("zero-grad", "z zero_grad", "act('zero_grad')"),
+    ("step", "s step", "act('step')"),
+    ("train-step", "n train step", "act('train_step')"),
+    ("run", "r run", "run"),
+    ("undo", "u undo", "act('undo')"),
+    ("reset", "^r reset", "act('reset')"),
+)
+
+
+@dataclass
+class _Panels:
+    """The widgets a snapshot goes to, looked up once."""
+
+    status: StatusBar
+    table: ParamsTable
+    tensors: TensorDetail
+    optimizer: OptimizerPanel
+    settings: Hyperparams
+    code: CodePanel
+    loss: LossPlot | None  # None until mounted, just after the first frame
+    fit: FitPlot | None
+
+
+class MainScreen(Screen[None]):
+    """Everything the session shows, and the keys that drive it."""
+
+    AUTO_FOCUS = "#params"
+    BINDINGS = [
+        Binding("f", "act('forward')", "forward", show=False),
+        Binding("b", "act('backward')", "backward", show=False),
+        Binding("z", "act('zero_grad')", "zero_grad", show=False),
+        Binding("Z", "act('zero_grad_none')", "zero_grad(set_to_none)", show=False),
+        Binding("s", "act('step')", "step", show=False),
+        Binding("n", "act('train_step')", "train step", show=False),
+        Binding("r", "run", "run/pause", show=False),
+        Binding("u", "act('undo')", "undo", show=False),
+        Binding("ctrl+r", "act('reset')", "reset", show=False),
+        Binding("p", "app.presets", "presets"),
+        Binding("l", "log_scale", "log"),
+        Binding("e", "app.export", "export"),
+        Binding("g", "app.grad", "autograd"),
+        Binding("o", "optimizer", "optim"),
+        Binding("t", "app.traceback", "last error", show=False),
+        Binding("c", "app.recover", "continue on the CPU (after a device failure)", show=False),
+        Binding("escape", "home", "main view", show=False),
+        *(
+            Binding(str(i), f"tab('{pid}')", label, show=False)
+            for i, (pid, label, _) in enumerate(PANELS, 1)
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot: Snapshot | None = None
+        self._running = False
+        self._tight_buttons = False
+        self._panels: _Panels | None = None
+        self._due: dict[str, float] = {}  # panel -> when a run may redraw it next
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        with Horizontal(id="actions"):
+            for bid, label, action in BUTTONS:
+                button = Button(label, action=f"screen.{action}", compact=True, id=f"btn-{bid}")
+                button.can_focus = False  # every button has a key: Tab goes to the panels
+                yield button
+        yield Tabs(
+            *(Tab(f"{i} {label}", id=f"tab-{pid}") for i, (pid, label, _) in enumerate(PANELS, 1)),
+            id="tabs",
+        )
+        with Grid(id="panels"):
+            for pid, _, title in PANELS:
+                with Vertical(id=f"panel-{pid}", classes="panel") as panel:
+                    panel.border_title = title
+                    yield from self._panel(pid)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def _panel(self, pid: str) -> ComposeResult:
+        if pid == "params":
+            yield Static("loading torch...", id="params-loading", markup=False)
+            yield ParamsTable(id="params")
+            detail = TensorDetail(id="tensors")
+            detail.display = False
+            yield detail
+            panel = OptimizerPanel(id="optimizer")
+            panel.display = False
+            yield panel
+            yield Static("", id="description", markup=False)
+        elif pid == "settings":
+            yield Hyperparams(id="settings")
+        elif pid == "code":
+            yield CodePanel(id="code")
+        # the loss and fit plots come just after the first frame (_mount_plots)
+
+    def on_mount(self) -> None:
+        self.query_one("#panel-params").add_class("-active")
+        self._fit_to(*self.app.size)
+        self.call_after_refresh(self._mount_plots)
+
+    async def _mount_plots(self) -> None:
+        """The plots need numpy and plotext, a few hundred milliseconds of imports that
+        the first frame does not wait for (torch is still loading on the runner thread
+        by then, so nothing is shown late)."""
+        from playground.ui.training.fit_plot import FitPlot
+        from playground.ui.training.loss_plot import LossPlot
+
+        loss, fit = LossPlot(id="loss"), FitPlot(id="fit")
+        await self.query_one("#panel-loss").mount(loss)
+        await self.query_one("#panel-fit").mount(fit)
+        panels = self._widgets()
+        panels.loss, panels.fit = loss, fit
+        if self.snapshot is not None:
+            loss.update_snapshot(self.snapshot)
+            fit.update_snapshot(self.snapshot)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_to(*event.size)
+
+    def _fit_to(self, width: int, height: int) -> None:
+        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        self.set_class(compact, "-compact")
+        self._tight_buttons = width < 96
+        self._size_buttons()
+
+    def _size_buttons(self) -> None:
+        """All eight buttons fit in 80 columns only without their side padding. Done in
+        code: Textual's CSS rejects `line-pad: 0` and Button adds 2 to its auto width."""
+        for button in self.query("#actions Button").results(Button):
+            tight = self._tight_buttons
+            button.styles.line_pad = 0 if tight else 1
+            button.styles.width = len(str(button.label)) if tight else "auto"
+
+    # --- showing runner state --------------------------------------------------------
+
+    def show_loading(self, text: str) -> None:
+        self.query_one("#params-loading", Static).update(text)
+        if self.snapshot is None:
+            self.query_one(StatusBar).show_text(text.splitlines()[0])
+
+    def apply_snapshot(self, s: Snapshot, running: bool) -> None:
+        """Hand a new snapshot to each panel; each redraws only what changed.
+
+        While a run goes on, snapshots come up to ~25 times a second and every redraw
+        takes the GIL from the training thread, so each panel is redrawn at its own
+        lower rate (``RUN_INTERVALS``). Single actions, the first snapshot of a run and
+        the one that ends it are drawn in full at once.
+        """
+        first = self.snapshot is None
+        prev, self.snapshot = self.snapshot, s
+        if first:
+            self.query_one("#params-loading").display = False
+            # torch, the model and the data are loaded by now: move all of it out of the
+            # collector's sight, or every full collection (a few a minute while running)
+            # walks it all, ~0.3 s holding the GIL that the training thread needs
+            gc.freeze()
+        if prev is None or (prev.title, prev.description) != (s.title, s.description):
+            self.sub_title = s.title
+            self.query_one("#description", Static).update(" ".join(s.description.split()))
+        w = self._widgets()
+        throttle = running and self._running
+        now = time.monotonic()
+        due = self._due
+        if not throttle:
+            due.clear()
+
+        def ready(panel: str) -> bool:
+            if now < due.get(panel, 0.0):
+                return False
+            if throttle:
+                due[panel] = now + RUN_INTERVALS[panel]
+            return True
+
+        if ready("status"):
+            w.status.update_snapshot(s, running)
+        if ready("params"):
+            w.table.update_snapshot(s)
+            if w.tensors.display or w.table.expanded:
+                w.tensors.update_snapshot(s, w.table.expanded)
+            w.optimizer.update_view(s.optimizer)
+        if ready("settings"):
+            w.settings.update_snapshot(s)
+        if ready("code"):
+            w.code.update_log(s.log)
+        if w.loss is not None and ready("loss"):
+            w.loss.update_snapshot(s)
+        # cheap when neither the predictions nor the title changed
+        if w.fit is not None and ready("fit"):
+            w.fit.update_snapshot(s)
+        if running != self._running:
+            self._running = running
+            self.query_one("#btn-run", Button).label = "r pause" if running else "r run"
+            self._size_buttons()
+
+    def _widgets(self) -> _Panels:
+        if self._panels is None:
+            self._panels = _Panels(
+                status=self.query_one(StatusBar),
+                table=self.query_one(ParamsTable),
+                tensors=self.query_one(TensorDetail),
+                optimizer=self.query_one(OptimizerPanel),
+                settings=self.query_one(Hyperparams),
+                code=self.query_one(CodePanel),
+                loss=None,
+                fit=None,
+            )
+        return self._panels
+
+    def show_field_error(self, message: str) -> bool:
+        """A failed Configure: put its message next to the field; False if none matched."""
+        return self.query_one(Hyperparams).show_failure(message) is not None
+
+    def set_devices(self, devices: tuple[str, ...]) -> None:
+        self.query_one(Hyperparams).set_devices(devices)
+
+    # --- actions ---------------------------------------------------------------------
+
+    def action_act(self, name: str) -> None:
+        self.app.submit(Act(name))  # type: ignore[attr-defined]
+
+    def action_run(self) -> None:
+        self.app.submit(Run())  # type: ignore[attr-defined]
+
+    def action_log_scale(self) -> None:
+        loss = self._widgets().loss
+        if loss is not None:
+            loss.toggle_log()
+
+    def action_optimizer(self) -> None:
+        shown = self.query_one(OptimizerPanel).toggle()
+        self._fit_description()
+        if shown and self.has_class("-compact"):
+            self.action_tab("params")
+
+    def action_home(self) -> None:
+        if self.has_class("-compact"):
+            self.action_tab("params")
+        self.query_one(ParamsTable).focus()
+
+    def action_tab(self, pid: str) -> None:
+        """Keys 1-5: show the panel (a tab when compact) and focus what it has to focus."""
+        self.query_one(Tabs).active = f"tab-{pid}"
+        self.call_after_refresh(self._focus_panel, pid)
+
+    def _focus_panel(self, pid: str) -> None:
+        panel = self.query_one(f"#panel-{pid}")
+        target = next((w for w in panel.query("*") if w.focusable), None)
+        if target is not None:
+            self.set_focus(target)
+        elif self.has_class("-compact"):
+            self.set_focus(self.query_one(Tabs))  # plots take no focus; left/right switch tabs
+
+    @on(Tabs.TabActivated, "#tabs")
+    def _tab_changed(self, event: Tabs.TabActivated) -> None:
+        pid = (event.tab.id or "").removeprefix("tab-")
+        for panel in self.query(".panel"):
+            panel.set_class(panel.id == f"panel-{pid}", "-active")
+        focused = self.focused
+        if (
+            self.has_class("-compact")
+            and focused is not None
+            and focused is not self.query_one(Tabs)
+        ):
+            # focus must not stay on a widget that just went out of sight
+            if not any(a.id == f"panel-{pid}" for a in focused.ancestors):
+                self.call_after_refresh(self._focus_panel, pid)
+
+    @on(ParamsTable.Toggled)
+    def _expanded(self) -> None:
+        self.query_one(TensorDetail).update_snapshot(
+            self.snapshot, self.query_one(ParamsTable).expanded
+        )
+        self._fit_description()
+
+    def _fit_description(self) -> None:
+        """The preset's description gives its room to the optimizer state or full tensors."""
+        busy = self.query_one(OptimizerPanel).display or self.query_one(TensorDetail).display
+        self.query_one("#description").display = not busy
+
+    @on(Hyperparams.Changed)
+    def _configure(self, event: Hyperparams.Changed) -> None:
+        self.app.submit(Configure(event.changes))  # type: ignore[attr-defined]

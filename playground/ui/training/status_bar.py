@@ -1,0 +1,100 @@
+"""The one-line status bar: state, step, epoch, lr, losses, accuracy and device."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.content import Content
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from playground.training.snapshot import Snapshot
+
+# How each state is spelled and coloured; the word is always there, so it reads without colour.
+STATE_STYLE = {
+    "idle": "$text-muted",
+    "running": "$success bold",
+    "paused": "$warning bold",
+    "converged": "$success bold",
+    "diverged": "$error bold reverse",
+    "max_steps": "$accent bold",
+}
+
+
+SEPARATOR = Content(" │ ")
+
+
+def fmt(value: float | None, spec: str = ".4g") -> str:
+    """A number for the status bar, or an em dash when there is none."""
+    return "—" if value is None else format(value, spec)
+
+
+class StatusBar(Static):
+    """Session state in one line; only redrawn when the text actually changes."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        background: $panel;
+        color: $text;
+        padding: 0 1;
+    }
+    StatusBar.-diverged {
+        background: $error 30%;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("loading torch...", id=id, markup=False)
+        self._shown: Content | None = None
+        self._parts: list[tuple[int, Content]] = []
+
+    def show_text(self, text: str) -> None:
+        """A plain message before any snapshot exists (e.g. 'loading torch...')."""
+        self._set(Content(text))
+
+    def update_snapshot(self, snapshot: Snapshot, running: bool) -> None:
+        s = snapshot
+        state = "running" if running else s.status
+        # (priority, text): when the line is too wide the highest numbers go first
+        parts: list[tuple[int, Content]] = [
+            (0, Content.styled(f" {state} ", STATE_STYLE.get(state, "")))
+        ]
+        if s.message:
+            parts.append(
+                (1, Content.styled(s.message, "$error bold" if state == "diverged" else ""))
+            )
+        parts.append((2, Content(f"step {s.step}")))
+        parts.append((6, Content(f"epoch {s.epoch:.4g}")))
+        parts.append((5, Content(f"lr {s.lr:g}")))
+        parts.append((3, Content(f"loss {fmt(s.train_loss)}")))
+        if s.val_loss is not None:
+            parts.append((4, Content(f"val {fmt(s.val_loss)}")))
+        if s.accuracy is not None:
+            acc = f"acc {s.accuracy:.1%}"
+            if s.val_accuracy is not None:
+                acc += f" / {s.val_accuracy:.1%}"
+            parts.append((4, Content(acc)))
+        parts.append((7, Content.styled(s.device, "$text-muted")))
+        self.set_class(state == "diverged", "-diverged")
+        self._parts = parts
+        self._set(self._line())
+
+    def on_resize(self) -> None:
+        if self._parts:
+            self._set(self._line())
+
+    def _line(self) -> Content:
+        """The parts that fit the width, dropping the least important first."""
+        parts = list(self._parts)
+        room = self.content_size.width or 10_000
+        while len(parts) > 1 and sum(len(c) + 3 for _, c in parts) - 3 > room:
+            parts.remove(max(parts, key=lambda p: p[0]))
+        return SEPARATOR.join(c for _, c in parts)
+
+    def _set(self, content: Content) -> None:
+        # Static.update re-renders the line; skip it when nothing changed (bytes over SSH).
+        # The bar is one line high whatever it says: no layout needed.
+        if content != self._shown:
+            self._shown = content
+            self.update(content, layout=False)
