@@ -14,7 +14,7 @@ import numpy as np
 from textual.app import App, ComposeResult
 
 from playground.training.snapshot import KIND_TRAIN, LossHistory
-from playground.ui import make_app
+from playground.tui import make_app
 from playground.ui.training.loss_plot import LossPlot
 from playground.ui.training.params_table import ParamsTable
 

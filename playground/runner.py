@@ -1,171 +1,55 @@
-"""The runner thread: the only place tensors live while the app runs.
+"""The runner thread: the only place the training tensors live while the app runs.
 
-The UI puts ``Command`` objects on a thread-safe queue with ``submit``; one long-lived
-thread takes them in order and applies each exactly once to the session, then publishes
-an ``Event`` (a frozen dataclass of plain data) through the ``publish`` callback - in the
-app that callback is ``post_message``, which is thread-safe. While running it trains in
-slices of ~40 ms, publishing at most ``max_rate`` snapshots a second, and looks at the
-queue between slices, so a pause lands within one slice.
+The UI ``submit``s commands (``playground.protocol``); this thread applies each exactly
+once, in order, to the session, then publishes a ``Published`` snapshot with the status
+and the status bar's message - the runner is their only owner. Every session action is
+a transaction of its own (a failure changes nothing), so a failed command is reported as
+``Failed`` and the next snapshot equals the one before it.
 
-This module imports neither textual nor (at import time) torch: ``import torch`` happens
-on the runner thread, so the first frame never waits for it.
+While running it trains in slices of ~40 ms (``Session.run_slice``), publishing at most
+``max_rate`` snapshots a second, and looks at the queue between slices, so a pause lands
+within one slice. The whole run is one undo entry however many slices it took.
+
+No import of textual, and none of torch at import time: ``import torch`` happens on the
+runner thread, so the first frame never waits for it.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# --- commands (UI -> runner) ------------------------------------------------------------
-
-ACTIONS = (
-    "forward",
-    "backward",
-    "zero_grad",
-    "zero_grad_none",
-    "step",
-    "train_step",
-    "undo",
-    "reset",
+from playground.protocol import (
+    Act,
+    Call,
+    Command,
+    Configure,
+    Event,
+    Export,
+    Failed,
+    Load,
+    Notice,
+    Open,
+    Pause,
+    Published,
+    Ready,
+    Recover,
+    Result,
+    Run,
+    Save,
+    Saved,
+    Status,
 )
+from playground.threads import CommandThread
 
 
-@dataclass(frozen=True)
-class Command:
-    """Base class of everything the UI can ask for."""
-
-
-@dataclass(frozen=True)
-class Load(Command):
-    """Load a preset (by name or path) with optional setting overrides; starts afresh."""
-
-    preset: str
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Act(Command):
-    """One session action: forward, backward, zero_grad, step, train_step, undo, reset."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Run(Command):
-    """Start training (or pause, when ``toggle`` and already running)."""
-
-    steps: int | None = None
-    until_loss: float | None = None
-    toggle: bool = True
-
-
-@dataclass(frozen=True)
-class Pause(Command):
-    """Stop a run after the current slice."""
-
-
-@dataclass(frozen=True)
-class Configure(Command):
-    """Change settings (lr, momentum, K, model ...); a bad value leaves the old one."""
-
-    changes: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Export(Command):
-    """Write the transcript (kind="script") or the loss history (kind="csv") to ``path``."""
-
-    path: str
-    kind: str = "script"
-
-
-@dataclass(frozen=True)
-class Call(Command):
-    """Run ``fn(session)`` on the runner thread (for save/load and tests); its return
-    value comes back as ``Result``."""
-
-    fn: Callable[[Any], Any]
-    label: str = "call"
-
-
-@dataclass(frozen=True)
-class Recover(Command):
-    """Carry on on another device (after a CUDA failure): move the session there, or, if
-    the old device cannot be read any more, rebuild it from the last snapshot."""
-
-    device: str = "cpu"
-
-
-@dataclass(frozen=True)
-class Resume(Command):
-    """Replace the session with the one saved in ``path`` (``persist.save_session``); a
-    file that cannot be loaded leaves the current session as it was."""
-
-    path: str
-
-
-@dataclass(frozen=True)
-class Stop(Command):
-    """End the thread."""
-
-
-# --- events (runner -> UI) --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Event:
-    """Base class of everything the runner publishes."""
-
-
-@dataclass(frozen=True)
-class Ready(Event):
-    """torch is imported; what devices this machine has."""
-
-    torch_version: str
-    devices: tuple[str, ...]
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Published(Event):
-    """A new snapshot (``seq`` increases by one with every command applied)."""
-
-    snapshot: Any  # playground.training.snapshot.Snapshot
-    seq: int
-    running: bool
-
-
-@dataclass(frozen=True)
-class Failed(Event):
-    """A command failed; the session is as it was before it."""
-
-    command: str
-    message: str
-    details: str  # the traceback, for a "details" view
-    device_failed: bool = False  # the accelerator failed: offer to continue on the CPU
-
-
-@dataclass(frozen=True)
-class Notice(Event):
-    """A one-line message for the user (export written, nothing to undo, ...)."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class Result(Event):
-    label: str
-    value: Any
-
-
-class Runner:
+class Runner(CommandThread):
     """Owns the session on one thread. See the module docstring."""
+
+    name = "playground-runner"
 
     def __init__(
         self,
@@ -174,50 +58,28 @@ class Runner:
         slice_s: float = 0.04,
         device: str | None = None,
     ) -> None:
-        self._publish = publish
-        self._queue: queue.Queue[Command] = queue.Queue()
-        self._thread = threading.Thread(target=self._main, name="playground-runner", daemon=True)
+        super().__init__(publish)
         self.min_interval = 1.0 / max_rate
         self.slice_s = slice_s
         self.device = device
-        self.session: Any = None  # touched only on the runner thread
+        self.session: Any = None  # a training.session.Session; touched only on this thread
         self.last_snapshot: Any = None  # the last one published (plain data)
         self.seq = 0
-        self._running = False
-        self._target: int | None = None
-        self._until: float | None = None
+        self.status = Status.IDLE
+        self.message = ""
         self._last_publish = 0.0
-        self.applied = 0  # commands applied (for tests and the load benchmark)
-        self._stopping = threading.Event()
-        self._on_exit: Callable[[Any], Any] | None = None
+        self._until: float | None = None  # the running run's loss tolerance
+        self._autosave: Path | None = None
 
-    # --- UI side ------------------------------------------------------------------------
+    def stop(self, timeout: float | None = 5.0, autosave: Path | None = None) -> bool:
+        """End the thread after the command in hand (queued commands are dropped); with
+        ``autosave``, save the session there (and its sidecar) first, on this thread."""
+        self._autosave = autosave
+        return super().stop(timeout)
 
-    def start(self) -> None:
-        self._thread.start()
+    # --- the thread ---------------------------------------------------------------------
 
-    def submit(self, command: Command) -> None:
-        self._queue.put(command)
-
-    def stop(self, timeout: float = 5.0, on_exit: Callable[[Any], Any] | None = None) -> None:
-        """End the thread after the command in hand; queued commands are dropped.
-
-        ``on_exit(session)`` runs on the runner thread just before it ends (an autosave,
-        say); its failure is published as ``Failed`` and does not stop the shutdown.
-        """
-        self._on_exit = on_exit
-        self._stopping.set()
-        self._queue.put(Stop())  # wakes a thread waiting for a command
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    # --- runner thread ------------------------------------------------------------------
-
-    def _main(self) -> None:
+    def setup(self) -> None:
         t0 = time.perf_counter()
         import torch  # the slow import, off the UI thread
 
@@ -226,82 +88,45 @@ class Runner:
         # the first optimizer a process builds imports torch._dynamo (seconds): do it
         # now, under "loading torch...", not when the first preset loads
         torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        self.publish(Ready(torch.__version__, tuple(available_devices()), time.perf_counter() - t0))
 
-        self._publish(
-            Ready(torch.__version__, tuple(available_devices()), time.perf_counter() - t0)
-        )
-        while not self._stopping.is_set():
-            if self._running:
-                try:
-                    cmd = self._queue.get_nowait()
-                except queue.Empty:
-                    self._train_slice()
-                    continue
-            else:
-                cmd = self._queue.get()
-            if isinstance(cmd, Stop) or self._stopping.is_set():
-                break
-            self._apply(cmd)
-            self.applied += 1
-        if self._on_exit is not None and self.session is not None:
-            try:
-                self._on_exit(self.session)
-            except Exception as exc:  # noqa: BLE001 - reported; shutting down regardless
-                self._fail("Stop", exc, False)
+    def busy(self) -> bool:
+        return self.session is not None and self.session.running
 
-    def _apply(self, cmd: Command) -> None:
-        from playground.training.recover import is_device_error
-        from playground.training.state import restore, take
+    def background(self) -> None:
+        self._train_slice()
 
-        before = None
+    def teardown(self) -> None:
+        if self._autosave is not None and self.session is not None:
+            self.publish(self._save(self._autosave, sidecar=True))
+
+    def apply(self, command: Any) -> None:
         try:
-            if self.session is not None and not isinstance(cmd, (Load, Recover, Resume)):
-                before = take(self.session)
-            self._dispatch(cmd)
+            self._dispatch(command)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none is fatal
-            if before is not None:
-                try:
-                    restore(self.session, before)
-                except Exception:  # noqa: BLE001 - a lost device: the last snapshot remains
-                    pass
-            self._running = False
-            self._fail(type(cmd).__name__, exc, is_device_error(exc))
+            self._fail(type(command).__name__, exc)
         if self.session is not None:
             self._emit_safely()
 
-    def _emit_safely(self) -> None:
-        try:
-            self._emit()
-        except Exception as exc:  # noqa: BLE001 - e.g. the device is gone: say so, keep going
-            from playground.training.recover import is_device_error
-
-            self._fail("Snapshot", exc, is_device_error(exc))
+    # --- commands -----------------------------------------------------------------------
 
     def _dispatch(self, cmd: Command) -> None:
-        s = self.session
         if isinstance(cmd, Load):
-            from playground.training.presets import find_preset
-            from playground.training.session import Session
-
-            overrides = dict(cmd.overrides)
-            if self.device and "device" not in overrides:
-                overrides["device"] = self.device
-            self._running = False
-            self.session = Session(find_preset(cmd.preset), **overrides)
+            self._load(cmd)
             return
-        if isinstance(cmd, Resume):
-            self._resume(cmd.path)
+        if isinstance(cmd, Open):
+            self._open(cmd.path)
             return
+        s = self.session
         if s is None:
             raise RuntimeError("no preset loaded yet")
         if isinstance(cmd, Run):
-            if self._running and cmd.toggle:
+            if s.running and cmd.toggle:
                 self._pause()
-                return
-            self._running = True
-            self._target = s.step_count + (cmd.steps or s.cfg.max_steps)
-            self._until = cmd.until_loss if cmd.until_loss is not None else s.cfg.until_loss
-            s.status, s.message = "running", ""
+            elif not s.running:
+                s.begin_run(cmd.steps, cmd.until_loss)
+                self._until = cmd.until_loss if cmd.until_loss is not None else s.cfg.until_loss
+                self._set(Status.RUNNING)
             return
         if isinstance(cmd, Pause):
             self._pause()
@@ -309,111 +134,189 @@ class Runner:
         if isinstance(cmd, Recover):
             self._recover(cmd.device)
             return
-        if self._running:
-            self._pause()  # any other action first pauses the run, then applies
+        if isinstance(cmd, Save):
+            self.publish(self._save(Path(cmd.path).expanduser(), cmd.sidecar))
+            return
+        if isinstance(cmd, Export):
+            self._export(cmd)
+            return
+        self._pause()  # any other action first pauses the run, then applies
         if isinstance(cmd, Act):
             self._act(cmd.name)
         elif isinstance(cmd, Configure):
-            s.configure(**cmd.changes)
-        elif isinstance(cmd, Export):
-            path = Path(cmd.path).expanduser()
-            if cmd.kind == "csv":
-                from playground.training.export import write_loss_csv
-
-                write_loss_csv(s, path)
-            else:
-                s.export_script(path)
-            self._publish(Notice(f"wrote {path}"))
+            self._configure(cmd.changes)
         elif isinstance(cmd, Call):
-            self._publish(Result(cmd.label, cmd.fn(s)))
+            with s.transaction():
+                value = cmd.fn(s)
+            self.publish(Result(cmd.label, value))
         else:
             raise TypeError(f"unknown command {cmd!r}")
 
+    def _load(self, cmd: Load) -> None:
+        from playground.training.presets import find_preset
+
+        overrides = dict(cmd.overrides)
+        if self.device and "device" not in overrides:
+            overrides["device"] = self.device
+        preset = find_preset(cmd.preset)  # a bad name raises here, before anything changes
+        if self.session is None:
+            from playground.training.session import Session
+
+            self.session = Session(preset, **overrides)
+            self._set(Status.IDLE)
+            return
+        self._pause()
+        self.session.load(preset, **overrides)
+        self._set(Status.IDLE, f"loaded {preset.name} (u: back to {self._undo_target()})")
+
+    def _undo_target(self) -> str:
+        entry = self.session.undo_stack.peek()
+        return f"step {entry.state.progress.step} of {entry.state.build.preset.name}"
+
+    def _open(self, path: str) -> None:
+        from playground.training.persist import load_session
+
+        # load first: a bad file raises here, before the current session is touched
+        loaded = load_session(Path(path).expanduser(), device=self.device)
+        said = f"resumed {path} at step {loaded.step_count}"
+        if self.session is None:
+            self.session = loaded
+        else:
+            self._pause()
+            self.session.adopt(loaded, f"open {Path(path).name}")
+            said += " (u returns to the session you had)"
+        self.publish(Notice(said))
+        self._set(Status.IDLE, said)
+
     def _act(self, name: str) -> None:
+        from playground.protocol import ACTIONS
+
         s = self.session
         if name not in ACTIONS:
             raise ValueError(f"unknown action {name!r}")
-        if name == "undo":
-            if not s.undo():
-                self._publish(Notice("nothing to undo"))
-        elif name == "zero_grad_none":
+        if name in ("undo", "redo"):
+            entry = s.undo() if name == "undo" else s.redo()
+            if entry is None:
+                self.publish(Notice(f"nothing to {name}"))
+                return
+            if name == "undo":
+                where = f"back at step {s.step_count}" + (f", {entry.note}" if entry.note else "")
+                self._set(Status.IDLE, f"undid {entry.label}: {where}")
+            else:
+                self._set(Status.IDLE, f"redid {entry.label}: at step {s.step_count}")
+            return
+        if name == "zero_grad_none":
             s.zero_grad(set_to_none=True)
         else:
             getattr(s, name)()
-            if name in ("step", "train_step") or name == "reset":
-                s.status, s.message = "idle", s.message if name != "reset" else ""
+        self._set(Status.IDLE)
 
-    def _resume(self, path: str) -> None:
-        from playground.training.persist import load_session
+    def _configure(self, changes: dict[str, Any]) -> None:
+        from playground.training.config import REBUILD
 
-        if self._running:
-            self._pause()
-        # load first: a bad file raises here, before the current session is touched
-        session = load_session(Path(path).expanduser(), device=self.device)
-        self.session = session
-        self._publish(Notice(f"resumed {path} at step {session.step_count}"))
+        effect = self.session.configure(**changes)
+        said = ", ".join(f"{k} = {v}" for k, v in changes.items())
+        if effect == REBUILD:
+            self._set(Status.IDLE, f"{said}: training restarted from the seed (u takes it back)")
+        else:
+            self._set(Status.IDLE, f"{said}: in force from the next action")
+
+    def _export(self, cmd: Export) -> None:
+        path = Path(cmd.path).expanduser()
+        if cmd.kind == "csv":
+            from playground.training.export import write_loss_csv
+
+            write_loss_csv(self.session, path)
+        else:
+            self.session.export_script(path)
+        self.publish(Notice(f"wrote {path}"))
+
+    def _save(self, path: Path, sidecar: bool) -> Saved:
+        """Save the session; errors come back in ``Saved.error`` (a bad path is the user's
+        to fix, not a crash)."""
+        from playground.training.persist import SessionFileError, save_session
+        from playground.training.sidecar import write_sidecar
+
+        s = self.session
+        try:
+            written = save_session(s, path)
+            if sidecar:
+                write_sidecar(written, s.preset.name, s.preset.title, s.step_count)
+        except (SessionFileError, OSError) as exc:
+            return Saved(str(path), f"{type(exc).__name__}: {exc}")
+        return Saved(str(written))
 
     def _recover(self, device: str) -> None:
         try:
             self.session.move_to(device)
-            self._publish(Notice(f"moved the session to {device}"))
+            self.publish(Notice(f"moved the session to {device}"))
         except Exception:  # noqa: BLE001 - the device cannot be read: use the last snapshot
             from playground.training.recover import session_from_snapshot
 
             if self.last_snapshot is None:
                 raise
-            self.session = session_from_snapshot(self.session, self.last_snapshot, device)
-            self._publish(Notice(f"continued on {device} from the last snapshot"))
+            s = self.session
+            self.session = session_from_snapshot(s.preset, s.cfg, self.last_snapshot, device)
+            self.publish(Notice(f"continued on {device} from the last snapshot"))
+        self._set(Status.IDLE)
 
-    def _fail(self, command: str, exc: BaseException, device_failed: bool) -> None:
+    # --- running ------------------------------------------------------------------------
+
+    def _pause(self) -> None:
+        s = self.session
+        if s is not None and s.running:
+            s.end_run()
+            self._set(Status.PAUSED, f"paused at step {s.step_count}")
+
+    def _train_slice(self) -> None:
+        from playground.training.runs import StopReason, describe
+
+        s = self.session
+        try:
+            result = s.run_slice(self.slice_s)
+        except Exception as exc:  # noqa: BLE001 - the slice was taken back, the run ended
+            self._set(Status.PAUSED, f"stopped at step {s.step_count}: {_one_line(exc)}")
+            self._fail("Run", exc)
+            self._emit_safely()
+            return
+        if result.reason is StopReason.BUDGET:
+            if time.perf_counter() - self._last_publish >= self.min_interval:
+                self._emit_safely()
+            return
+        status = {
+            StopReason.CONVERGED: Status.CONVERGED,
+            StopReason.DIVERGED: Status.DIVERGED,
+        }.get(result.reason, Status.MAX_STEPS)
+        message = describe(result, self._until)
+        if result.finite_step is not None:
+            message += " (u goes back to it)"
+        self._set(status, message)
+        self._emit_safely()
+
+    # --- publishing ---------------------------------------------------------------------
+
+    def _set(self, status: Status, message: str = "") -> None:
+        self.status, self.message = status, message
+
+    def _fail(self, command: str, exc: BaseException) -> None:
+        from playground.training.recover import is_device_error
+
+        device_failed = is_device_error(exc)
         message = _one_line(exc)
         if device_failed:
             message += " - the session can continue on the CPU (Recover)"
-        self._publish(Failed(command, message, traceback.format_exc(), device_failed))
+        self.publish(Failed(command, message, traceback.format_exc(), device_failed))
 
-    def _pause(self) -> None:
-        self._running = False
-        if self.session is not None and self.session.status == "running":
-            self.session.status = "paused"
-            self.session.message = f"paused at step {self.session.step_count}"
-
-    def _train_slice(self) -> None:
-        from playground.training.state import restore, take
-
-        s = self.session
-        remaining = (self._target or 0) - s.step_count
+    def _emit_safely(self) -> None:
         try:
-            before = take(s)  # per ~40 ms slice: rolls a failed slice back whole
-            result = s.run(remaining, self._until, time_budget=self.slice_s)
-        except Exception as exc:  # noqa: BLE001
-            from playground.training.recover import is_device_error
-
-            self._running = False
-            try:
-                restore(s, before)
-                s.status, s.message = "paused", f"stopped at step {s.step_count}: {_one_line(exc)}"
-            except Exception:  # noqa: BLE001 - a lost device: the last snapshot remains
-                pass
-            self._fail("Run", exc, is_device_error(exc))
-            self._emit_safely()
+            snap = self.session.snapshot()
+        except Exception as exc:  # noqa: BLE001 - e.g. the device is gone: say so, keep going
+            self._fail("Snapshot", exc)
             return
-        if result.reason == "budget":
-            s.status = "running"
-            now = time.perf_counter()
-            if now - self._last_publish >= self.min_interval:
-                self._emit_safely()
-            return
-        self._running = False
-        if result.reason == "max_steps":
-            s.status, s.message = "max_steps", f"reached step {s.step_count}"
-        self._emit_safely()
-
-    def _emit(self) -> None:
-        snap = self.session.snapshot()
         self.seq += 1
         self._last_publish = time.perf_counter()
         self.last_snapshot = snap
-        self._publish(Published(snap, self.seq, self._running))
+        self.publish(Published(snap, self.seq, self.status, self.message))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from playground.runner import (
+from playground.protocol import (
     Act,
     Call,
     Configure,
@@ -25,8 +25,8 @@ from playground.runner import (
     Ready,
     Result,
     Run,
-    Runner,
 )
+from playground.runner import Runner
 
 X = np.array([5.0, 7.0, 12.0, 16.0, 20.0])
 Y = np.array([40.0, 120.0, 180.0, 210.0, 240.0])
@@ -100,8 +100,8 @@ def test_scripted_session_publishes_one_snapshot_per_command(runner: Any) -> Non
     assert load.snapshot.param("w").grad is None and load.snapshot.step == 0
     assert g(b1, "w") == pytest.approx(gw, rel=1e-5) and g(b1, "b") == pytest.approx(gb, rel=1e-5)
     assert g(b2, "w") == pytest.approx(2 * gw, rel=1e-5)
-    assert b2.snapshot.param("w").backward_count == 2
-    assert g(zero, "w") == 0.0 and zero.snapshot.param("w").backward_count == 0
+    assert b2.snapshot.param("w").backwards_since_zero == 2
+    assert g(zero, "w") == 0.0 and zero.snapshot.param("w").backwards_since_zero == 0
     assert g(step, "w", "value") == pytest.approx(1 - 0.001 * gw, rel=1e-6)
     assert g(step, "b", "value") == pytest.approx(1 - 0.001 * gb, rel=1e-6)
     assert step.snapshot.step == 1
@@ -119,9 +119,9 @@ def test_bad_configure_fails_and_keeps_the_session(runner: Any) -> None:
     failed = events.next(Failed)
     assert failed.command == "Configure" and "lr" in failed.message and failed.details
     after_fail = events.next(Published)
-    assert after_fail.snapshot.lr == 0.001
+    assert after_fail.snapshot.config.lr == 0.001
     live = events.next(Published)
-    assert live.snapshot.lr == 0.01
+    assert live.snapshot.config.lr == 0.01
     # a live setting keeps the training state
     assert live.snapshot.step == before.snapshot.step == 1
     assert g(live, "w", "value") == g(before, "w", "value")
@@ -137,7 +137,7 @@ def test_run_pause_lands_within_a_slice(runner: Any) -> None:
     r.submit(Pause())
     paused = events.until(lambda e: not e.running)
     assert time.perf_counter() - t0 < 0.25  # slices are 40 ms; generous for loaded CI
-    assert paused.snapshot.status == "paused"
+    assert paused.status == "paused"
     steps = np.diff(paused.snapshot.history.step)
     assert (steps >= 0).all()
 
@@ -148,7 +148,7 @@ def test_run_until_loss_converges(runner: Any) -> None:
     r.submit(Run(until_loss=2.0))
     done = events.until(lambda e: not e.running and e.seq >= 2)
     s = done.snapshot
-    assert s.status == "converged" and s.message.startswith("converged at step")
+    assert done.status == "converged" and done.message.startswith("converged at step")
     assert s.history.loss[-1] <= 2.0
 
 
@@ -156,9 +156,10 @@ def test_divergence_pauses_and_undo_returns_to_finite(runner: Any) -> None:
     r, events = runner
     r.submit(Load("noisy-line", {"lr": 5.0, "max_steps": 100_000}))
     r.submit(Run())
-    s = events.until(lambda e: not e.running and e.seq >= 2).snapshot
-    assert s.status == "diverged"
-    assert s.message == f"diverged at step {s.diverged_at} (lr too large?)"
+    done = events.until(lambda e: not e.running and e.seq >= 2)
+    s = done.snapshot
+    assert done.status == "diverged"
+    assert done.message.startswith(f"diverged at step {s.step} (lr too large?)")
     r.submit(Act("undo"))
     s = events.next(Published).snapshot
     assert all(np.isfinite(p.value).all() for p in s.params)

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from playground.runner import Act, Call, Event, Failed, Load, Published, Ready, Result, Runner
+from playground.protocol import Act, Call, Event, Failed, Load, Published, Ready, Result
+from playground.runner import Runner
 from playground.training.presets import find_preset
 from playground.training.session import Session
 

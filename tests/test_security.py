@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 import playground
-from playground.training.presets import PresetError, load_preset
+from playground.training.catalog import PresetError
+from playground.training.presets import load_preset
 from playground.training.session import Session
 
 PACKAGE = Path(playground.__file__).resolve().parent
@@ -243,7 +244,7 @@ def test_a_csv_path_to_an_endless_device_file_is_refused_quickly(tmp_path: Path)
     code = (
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))\n"
-        "from playground.training.presets import PresetError, load_preset\n"
+        "from playground.training.catalog import PresetError\nfrom playground.training.presets import load_preset\n"
         "try:\n"
         "    load_preset(sys.argv[1])\n"
         "except PresetError as e:\n"
@@ -298,7 +299,8 @@ def test_export_of_the_transcript_writes_only_the_requested_path(
     folder, nothing else, anywhere."""
     import queue
 
-    from playground.runner import Act, Export, Failed, Load, Notice, Runner
+    from playground.protocol import Act, Export, Failed, Load, Notice
+    from playground.runner import Runner
 
     work = tmp_path / "work"
     work.mkdir()

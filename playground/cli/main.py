@@ -47,6 +47,24 @@ def _add_session_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed for data and initial weights")
 
 
+def _add_setting_options(p: argparse.ArgumentParser) -> None:
+    """One option per setting a user changes most (``config.USER_SETTINGS``: the same
+    ones as the TUI's form), typed and with the choices the setting allows."""
+    from playground.training.config import KINDS, SETTINGS, USER_SETTINGS
+
+    for name in USER_SETTINGS:
+        setting = SETTINGS[name]
+        kind = KINDS[name]
+        p.add_argument(
+            setting.option,
+            dest=name,
+            type=kind if kind in (int, float) else str,
+            choices=setting.choices or None,
+            default=None,
+            help=f"{setting.label} (default: the preset's)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="playground",
@@ -85,20 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOL",
         help="stop once a step's loss is <= TOL",
     )
-    run.add_argument("--lr", type=_positive_float, default=None)
-    run.add_argument("--momentum", type=float, default=None)
-    run.add_argument("--optimizer", default=None, help="gd | sgd | adam")
-    run.add_argument("--model", default=None, help="scalar | linear | logistic | softmax | mlp")
-    run.add_argument("--loss", default=None, help="mse | sse | bce | ce")
-    run.add_argument("--batch-size", type=_positive_int, default=None, help="0 = full batch")
-    run.add_argument(
-        "--accumulate",
-        type=_positive_int,
-        default=None,
-        metavar="K",
-        help="backward passes (micro-batches) per optimizer step",
-    )
-    _add_session_options(run)
+    _add_setting_options(run)
     run.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     run.add_argument("--every", type=_positive_int, default=None, help="print every N steps")
     run.add_argument(
@@ -142,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_presets() -> int:
-    from playground.training.presets import preset_infos
+    from playground.training.catalog import preset_infos
 
     infos, errors = preset_infos()
     width = max((len(i.name) for i in infos), default=0)
@@ -154,7 +159,7 @@ def cmd_presets() -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from playground.ui import make_app
+    from playground.tui import make_app
 
     app = make_app(
         preset=args.preset,

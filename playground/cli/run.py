@@ -14,28 +14,20 @@ def _fail(message: str) -> int:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = (
-        "lr",
-        "momentum",
-        "optimizer",
-        "model",
-        "loss",
-        "batch_size",
-        "accumulate",
-        "seed",
-        "device",
-    )
-    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    from playground.training.config import USER_SETTINGS
+
+    return {k: getattr(args, k) for k in USER_SETTINGS if getattr(args, k, None) is not None}
 
 
 def _row(snap: Any) -> dict[str, Any]:
     return {
         "step": snap.step,
         "epoch": round(snap.epoch, 4),
-        "loss": snap.last_loss,
+        "batch_loss": snap.batch_loss,
         "train_loss": snap.train_loss,
         "val_loss": snap.val_loss,
-        "accuracy": snap.accuracy,
+        "train_accuracy": snap.train_accuracy,
+        "val_accuracy": snap.val_accuracy,
     }
 
 
@@ -52,8 +44,9 @@ def _params(d: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from playground.training.catalog import PresetError
     from playground.training.devices import DeviceError
-    from playground.training.presets import PresetError, find_preset
+    from playground.training.presets import find_preset
     from playground.training.session import Session
 
     try:
@@ -72,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     until = args.until_loss if args.until_loss is not None else session.cfg.until_loss
     every = args.every or max(1, steps // 20)
     out = sys.stdout
-    header = ("step", "epoch", "loss", "train_loss", "val_loss", "accuracy")
+    header = ("step", "epoch", "batch_loss", "train_loss", "val_loss", "train_accuracy")
     if not args.json:
         print(
             f"{session.preset.title}\n{session.snapshot().device}, lr {session.cfg.lr:g}, "
@@ -80,19 +73,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=out,
         )
         print("  ".join(f"{h:>12}" for h in header), file=out)
-    done, reason = 0, "max_steps"
-    while done < steps:
-        result = session.run(min(every, steps - done), until)
-        done += result.steps
-        snap = session.snapshot()
-        row = _row(snap)
+    from playground.training.runs import StopReason, describe
+
+    # one run (one undo entry in a saved session), reported every `every` steps
+    session.begin_run(steps, until)
+    while True:
+        result = session.run_slice(steps=every)
+        row = _row(session.snapshot())
         if args.json:
             print(json.dumps(row), file=out)
         else:
             print("  ".join(f"{_fmt(row[h]):>12}" for h in header), file=out)
-        reason = result.reason
-        if reason != "max_steps":
+        if result.reason is not StopReason.BUDGET:
             break
+    reason, message = str(result.reason), describe(result, until)
     snap = session.snapshot()
     final = {p.name: p.value.tolist() for p in snap.params}
     if args.export_script:
@@ -109,19 +103,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         "preset": snap.preset,
         "reason": reason,
         "steps": snap.step,
-        "message": snap.message,
+        "message": message,
         "final": final,
         "true": _params(snap.true_params),
         "closed_form": _params(snap.closed_form),
         "train_loss": snap.train_loss,
         "val_loss": snap.val_loss,
-        "accuracy": snap.accuracy,
+        "train_accuracy": snap.train_accuracy,
+        "val_accuracy": snap.val_accuracy,
     }
     if args.json:
         print(json.dumps({"summary": summary}), file=out)
         return 0
     print(
-        f"\nstopped ({reason.replace('_', ' ')}) after {snap.step} steps. {snap.message}".rstrip(),
+        f"\nstopped ({reason.replace('_', ' ')}) after {snap.step} steps: {message}",
         file=out,
     )
     names = [p.name for p in snap.params]

@@ -1,5 +1,9 @@
 """Building a ``Snapshot`` from a live session: the one place tensors become plain data.
 
+Everything that depends only on the build (the data as numpy, the fit panel's sample
+points, the least-squares optimum, the device's name) is made once and kept in the
+build's ``Caches``; nothing here writes to the session.
+
 Everything a snapshot needs from the device - parameters, gradients, deltas, optimizer
 state, losses, accuracies, the model's predictions for the fit panel - is gathered first
 and copied to the host in one transfer per dtype: on a GPU each separate ``.cpu()`` or
@@ -9,19 +13,20 @@ and copied to the host in one transfer per dtype: on a GPU each separate ``.cpu(
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from playground.training import analytic
+from playground.training.build import Build
+from playground.training.config import TrainConfig
 from playground.training.devices import describe
 from playground.training.models import compute_loss, predict_labels
 from playground.training.snapshot import FitView, LossHistory, OptimizerView, ParamView, Snapshot
 
 if TYPE_CHECKING:
-    from playground.training.session import Session
+    from playground.training.state import Progress
 
 
 class _Host:
@@ -64,34 +69,35 @@ def _scalar(get: Callable[[], np.ndarray | None]) -> float | None:
     return None if a is None else float(a)
 
 
-def _metrics(s: Session, host: _Host, x: torch.Tensor, y: torch.Tensor) -> tuple[Any, Any]:
+def _metrics(b: Build, cfg: TrainConfig, host: _Host, x: torch.Tensor, y: torch.Tensor) -> Any:
     """Loss and (for classifiers) accuracy on a whole split, left on the device."""
     with torch.no_grad():
-        out = s.model(x)
-        loss = host.add(compute_loss(s.cfg.loss, out, y).float())
+        out = b.model(x)
+        loss = host.add(compute_loss(cfg.loss, out, y).float())
         acc = None
-        if s.dataset.task == "classification":
-            acc = host.add((predict_labels(s.cfg.loss, out) == y).float().mean())
+        if b.dataset.task == "classification":
+            acc = host.add((predict_labels(cfg.loss, out) == y).float().mean())
     return loss, acc
 
 
-def optimizer_view(s: Session, host: _Host) -> Callable[[], OptimizerView]:
-    cfg = s.cfg
-    if s.optimizer is None:
+def optimizer_view(b: Build, cfg: TrainConfig, host: _Host) -> Callable[[], OptimizerView]:
+    opt = b.optimizer
+    if opt is None:
         view = OptimizerView("gd (by hand: p -= lr * p.grad)", {"lr": cfg.lr})
         return lambda: view
+    group = opt.param_groups[0]
     hyper = {
         k: v
-        for k, v in s.optimizer.param_groups[0].items()
+        for k, v in group.items()
         if isinstance(v, (int, float, bool))
         and k in ("lr", "momentum", "nesterov", "weight_decay", "dampening", "eps")
     }
-    if "betas" in s.optimizer.param_groups[0]:
-        b1, b2 = s.optimizer.param_groups[0]["betas"]
+    if "betas" in group:
+        b1, b2 = group["betas"]
         hyper.update(beta1=b1, beta2=b2)
-    names = {id(p): n for n, p in s.model.params.items()}
+    names = {id(p): n for n, p in b.model.params.items()}
     pending: dict[str, dict[str, Any]] = {}
-    for p, st in s.optimizer.state.items():
+    for p, st in opt.state.items():
         entry: dict[str, Any] = {}
         for key, value in st.items():
             if isinstance(value, torch.Tensor):
@@ -99,7 +105,7 @@ def optimizer_view(s: Session, host: _Host) -> Callable[[], OptimizerView]:
             elif isinstance(value, (int, float)):
                 entry[key] = float(value)
         pending[names.get(id(p), "?")] = entry
-    name = f"torch.optim.{type(s.optimizer).__name__}"
+    name = f"torch.optim.{type(opt).__name__}"
 
     def finish() -> OptimizerView:
         state = {
@@ -115,22 +121,22 @@ def optimizer_view(s: Session, host: _Host) -> Callable[[], OptimizerView]:
 
 
 def true_and_closed_form(
-    s: Session,
+    b: Build, cfg: TrainConfig
 ) -> tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]:
-    kind = s.model.kind
+    kind = b.model.kind
     if kind not in ("scalar", "linear", "logistic"):
         return None, None
     truth = None
-    tp = s.dataset.true_params
-    if tp is not None and s.model.n_outputs == 1:
+    tp = b.dataset.true_params
+    if tp is not None and b.model.n_outputs == 1:
         try:
             truth = analytic.as_model_params(kind, tp["w"], tp["b"])
         except ValueError:
             truth = None
     closed = None
-    if s.dataset.task == "regression" and s.cfg.loss in ("mse", "sse"):
-        w, b = analytic.least_squares(s.dataset.train.x.numpy(), s.dataset.train.y.numpy())
-        closed = analytic.as_model_params(kind, w, b)
+    if b.dataset.task == "regression" and cfg.loss in ("mse", "sse"):
+        w, bias = analytic.least_squares(b.dataset.train.x.numpy(), b.dataset.train.y.numpy())
+        closed = analytic.as_model_params(kind, w, bias)
     return truth, closed
 
 
@@ -142,9 +148,9 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _data_arrays(s: Session) -> dict[str, np.ndarray | None]:
+def _data_arrays(b: Build) -> dict[str, np.ndarray | None]:
     """Static per build: the data as numpy, and the lattice / sample points to evaluate."""
-    ds = s.dataset
+    ds = b.dataset
     x, y = _readonly(ds.train.x.numpy().copy()), _readonly(ds.train.y.numpy().copy())
     out: dict[str, np.ndarray | None] = {"x": x, "y": y, "val_x": None, "val_y": None}
     if ds.val is not None:
@@ -163,39 +169,43 @@ def _data_arrays(s: Session) -> dict[str, np.ndarray | None]:
     return out
 
 
-def _prob(s: Session, out: torch.Tensor) -> torch.Tensor:
-    if s.cfg.loss == "ce":
+def _prob(cfg: TrainConfig, out: torch.Tensor) -> torch.Tensor:
+    if cfg.loss == "ce":
         return torch.softmax(out, dim=-1)[:, 1]
     return torch.sigmoid(out)
 
 
-def fit_view(s: Session, host: _Host, truth: Any, closed: Any) -> Callable[[], FitView]:
-    if s._data_np is None:
-        s._data_np = _data_arrays(s)
-    a = s._data_np
-    classify = s.dataset.task == "classification"
+def fit_view(
+    b: Build, cfg: TrainConfig, host: _Host, truth: Any, closed: Any
+) -> Callable[[], FitView]:
+    caches = b.caches
+    if caches.data_np is None:
+        caches.data_np = _data_arrays(b)
+    a = caches.data_np
+    classify = b.dataset.task == "classification"
     extra: dict[str, Any] = {}
     later: dict[str, Callable[[], np.ndarray | None]] = {}
     with torch.no_grad():
-        out = s.model(s.x)
-        pred = host.add(_prob(s, out) if classify else out)
+        out = b.model(b.x)
+        pred = host.add(_prob(cfg, out) if classify else out)
         if a.get("line_x") is not None:
             lx = a["line_x"]
             extra["line_x"] = lx
-            if s._line_x is None:
-                s._line_x = torch.tensor(lx).reshape(-1, 1).to(s.device)
-            later["line_y"] = host.add(s.model(s._line_x))
+            if caches.line_x is None:
+                caches.line_x = torch.tensor(lx).reshape(-1, 1).to(b.device)
+            later["line_y"] = host.add(b.model(caches.line_x))
             for key, params in (("true_y", truth), ("closed_y", closed)):
                 if params is not None:
-                    w, b = (np.asarray(v, dtype=np.float64).reshape(-1) for v in params.values())
-                    extra[key] = _readonly((lx * w[0] + b[0]).astype(np.float32))
+                    w, bias = (np.asarray(v, dtype=np.float64).reshape(-1) for v in params.values())
+                    extra[key] = _readonly((lx * w[0] + bias[0]).astype(np.float32))
         if a.get("grid_x") is not None:
-            if s._grid is None:
+            if caches.grid is None:
                 gx, gy = np.meshgrid(a["grid_x"], a["grid_y"])
-                s._grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], axis=1)).to(s.device)
+                grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+                caches.grid = torch.tensor(grid).to(b.device)
             extra["grid_x"], extra["grid_y"] = a["grid_x"], a["grid_y"]
             shape = (len(a["grid_y"]), len(a["grid_x"]))
-            later["grid_p"] = host.add(_prob(s, s.model(s._grid)).reshape(shape))
+            later["grid_p"] = host.add(_prob(cfg, b.model(caches.grid)).reshape(shape))
 
     def finish() -> FitView:
         done = {k: get() for k, get in later.items()}
@@ -206,86 +216,82 @@ def fit_view(s: Session, host: _Host, truth: Any, closed: Any) -> Callable[[], F
     return finish
 
 
-def build_snapshot(s: Session) -> Snapshot:
-    s.history.flush()
-    s.val_history.flush()
+def snapshot_of(
+    b: Build,
+    cfg: TrainConfig,
+    progress: Progress,
+    deltas: dict[str, torch.Tensor | None],
+    analytic_grad: dict[str, np.ndarray] | None,
+    undo: tuple[int, str | None] = (0, None),
+    redo: tuple[int, str | None] = (0, None),
+) -> Snapshot:
+    """The snapshot of a session in this state (``undo`` / ``redo``: depth and label of
+    the next entry)."""
+    loss, step, kind = b.history.views()
+    val_loss, val_step, val_index = b.val_history.views()
     host = _Host()
     pending = [
-        (n, p, host.add(p), host.add(p.grad), host.add(s.deltas[n]))
-        for n, p in s.model.params.items()
+        (n, p, host.add(p), host.add(p.grad), host.add(deltas[n]))
+        for n, p in b.model.params.items()
     ]
-    train = _metrics(s, host, s.x, s.y)
-    val = _metrics(s, host, *s.val) if s.val is not None else (None, None)
-    if s._closed is None:
-        s._closed = true_and_closed_form(s)
-    truth, closed = s._closed
-    optimizer = optimizer_view(s, host)
-    fit = fit_view(s, host, truth, closed)
+    train = _metrics(b, cfg, host, b.x, b.y)
+    val = _metrics(b, cfg, host, *b.val) if b.val is not None else (None, None)
+    if b.caches.closed is None:
+        b.caches.closed = true_and_closed_form(b, cfg)
+    truth, closed = b.caches.closed
+    optimizer = optimizer_view(b, cfg, host)
+    fit = fit_view(b, cfg, host, truth, closed)
     host.fetch()  # the one transfer
+    linear = b.model.is_linear
     params = tuple(
         ParamView(
             name=n,
             shape=tuple(p.shape),
             value=value(),
             grad=grad(),
-            backward_count=s.counts[n],
+            backwards_since_zero=progress.backwards_since_zero[n],
             last_delta=delta(),
-            analytic_grad=(s.analytic_acc or {}).get(n) if s.model.is_linear else None,
+            analytic_grad=(analytic_grad or {}).get(n) if linear else None,
         )
         for n, p, value, grad, delta in pending
     )
-    history = LossHistory(
-        loss=s.history.loss.view(),
-        step=s.history.step.view(),
-        kind=s.history.kind.view(),
-        val_loss=s.val_history.loss.view(),
-        val_step=s.val_history.step.view(),
-        val_index=np.asarray(s.val_index, dtype=np.int64),
-    )
+    n_batches = -(-b.n_train // (cfg.batch_size or b.n_train))
+    last = progress.last_batch
     return Snapshot(
-        preset=s.preset.name,
-        title=s.preset.title,
-        task=s.dataset.task,
-        device=_device_name(s),
-        model=s.model.kind,
-        loss_name=s.cfg.loss,
-        lr=s.cfg.lr,
-        batch_size=s.cfg.batch_size,
-        accumulate=s.cfg.accumulate,
-        seed=s.cfg.seed,
-        step=s.step_count,
-        epoch=s.samples_seen / len(s.x),
-        backward_total=s.backward_total,
-        status=s.status,
-        message=s.message,
+        preset=b.preset.name,
+        title=b.preset.title,
+        description=b.preset.description,
+        task=b.dataset.task,
+        device=_device_name(b),
+        model=b.model.kind,
+        loss_name=cfg.loss,
+        config=cfg,
+        step=progress.step,
+        epoch=progress.samples_trained / b.n_train,
+        backward_total=progress.backward_total,
+        cursor=progress.cursor,
+        batch=None if last is None else (last % n_batches + 1, n_batches),
         params=params,
         optimizer=optimizer(),
-        last_loss=s.last_loss,
+        batch_loss=float(loss[-1]) if len(loss) else None,
         train_loss=_scalar(train[0]),
         val_loss=_scalar(val[0]) if val[0] else None,
-        accuracy=_scalar(train[1]) if train[1] else None,
+        train_accuracy=_scalar(train[1]) if train[1] else None,
         val_accuracy=_scalar(val[1]) if val[1] else None,
-        history=history,
+        history=LossHistory(loss, step, kind, val_loss, val_step, val_index),
         true_params=truth,
         closed_form=closed,
-        log=s.transcript.lines(),
-        undo_depth=s.undo_depth,
-        diverged_at=s.diverged_at,
+        log=b.transcript.lines(),
+        undo_depth=undo[0],
+        redo_depth=redo[0],
+        undo_label=undo[1],
+        redo_label=redo[1],
         fit=fit(),
-        description=s.preset.description,
-        config=_config(s),
     )
 
 
-def _device_name(s: Session) -> str:
+def _device_name(b: Build) -> str:
     # describe() asks the driver for the GPU's name: once per device, not per snapshot
-    if s._device_label is None or s._device_label[0] != s.device:
-        s._device_label = (s.device, describe(s.device))
-    return s._device_label[1]
-
-
-def _config(s: Session) -> dict[str, Any]:
-    """The settings in force, as plain values (for the settings form)."""
-    cfg = asdict(s.cfg)
-    cfg["device"] = str(s.device)
-    return cfg
+    if b.caches.device_label is None:
+        b.caches.device_label = describe(b.device)
+    return b.caches.device_label

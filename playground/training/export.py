@@ -19,14 +19,12 @@ def write_loss_csv(session: Session, path: str | Path) -> Path:
     validation loss measured after that step (empty where there is none)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    h = session.history
-    h.flush()
-    session.val_history.flush()
-    val_at = dict(zip(session.val_index, session.val_history.loss.view().tolist(), strict=False))
+    losses, steps, kinds = session.history.views()
+    val_loss, _, val_index = session.val_history.views()
+    val_at = dict(zip(val_index.tolist(), val_loss.tolist(), strict=True))
     with open(p, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["index", "step", "kind", "loss", "val_loss"])
-        losses, steps, kinds = h.loss.view(), h.step.view(), h.kind.view()
         for i in range(len(losses)):
             val = val_at.get(i + 1, "")
             w.writerow(

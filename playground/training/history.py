@@ -2,11 +2,16 @@
 
 Loss tensors are kept as they are, on the session's device (no ``.item()``); they are
 stacked and copied to the host in one transfer when 1024 are waiting or when a snapshot is
-taken. Host storage grows by doubling and is never written below its length,
-so views handed out in earlier snapshots stay valid and unchanged.
+taken. Host storage grows by doubling and is never written below its length, so views
+handed out in earlier snapshots stay valid and unchanged.
+
+Undo cuts the history back to an earlier length (``Mark``); redo puts the cut part back,
+so a mark taken for redo carries that part (``Mark.tail``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -42,24 +47,41 @@ class _Column:
         return v
 
 
-class Recorder:
-    """An append-only series of (loss, step, kind) with the losses staged on the device."""
+@dataclass(frozen=True)
+class Mark:
+    """A recorder's length at one moment; ``tail`` holds the entries from ``length -
+    len(tail)`` to ``length`` when they may have been cut since (a redo state)."""
 
-    def __init__(self, device: torch.device) -> None:
+    length: int
+    tail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.tail) if self.tail else 0
+
+
+class Recorder:
+    """An append-only series of (loss, step, tag) with the losses staged on the device.
+
+    ``tag`` is the kind of evaluation for batch losses (``KIND_*``) and, for validation
+    losses, how many batch losses had been recorded by then (a shared x axis).
+    """
+
+    def __init__(self, device: torch.device, tag_dtype: type = np.int8) -> None:
         self.device = device
         self._staged: list[torch.Tensor] = []
         self._staged_meta: list[tuple[int, int]] = []
         self.loss = _Column(np.float32)
         self.step = _Column(np.int64)
-        self.kind = _Column(np.int8)
+        self.tag = _Column(tag_dtype)
 
     def __len__(self) -> int:
         return self.loss.n + len(self._staged_meta)
 
-    def record(self, loss: torch.Tensor, step: int, kind: int) -> None:
+    def record(self, loss: torch.Tensor, step: int, tag: int) -> None:
         """Stage one loss (a 0-d tensor on the device): no host synchronisation."""
         self._staged.append(loss.detach())
-        self._staged_meta.append((step, kind))
+        self._staged_meta.append((step, tag))
         if len(self._staged) == _DEVICE_CHUNK:
             self.flush()
 
@@ -72,13 +94,42 @@ class Recorder:
         self._staged.clear()
         meta = np.asarray(self._staged_meta, dtype=np.int64)
         self.step.extend(meta[:, 0])
-        self.kind.extend(meta[:, 1].astype(np.int8))
+        self.tag.extend(meta[:, 1].astype(self.tag._data.dtype))
         self._staged_meta.clear()
+
+    def extend(self, loss: np.ndarray, step: np.ndarray, tag: np.ndarray) -> None:
+        """Append host arrays (a saved or recovered history)."""
+        self.flush()
+        self.loss.extend(np.asarray(loss, dtype=np.float32))
+        self.step.extend(np.asarray(step, dtype=np.int64))
+        self.tag.extend(np.asarray(tag).astype(self.tag._data.dtype))
 
     def truncate(self, n: int) -> None:
         self.flush()
-        for col in (self.loss, self.step, self.kind):
+        for col in (self.loss, self.step, self.tag):
             col.truncate(n)
+
+    def mark(self, since: int | None = None) -> Mark:
+        """This recorder's length; with ``since``, also the entries after index ``since``
+        (what an undo back to that length cuts off, for redo)."""
+        n = len(self)
+        if since is None or since >= n:
+            return Mark(n)
+        self.flush()
+        return Mark(n, tuple(c.view()[since:n].copy() for c in (self.loss, self.step, self.tag)))
+
+    def reset_to(self, mark: Mark) -> None:
+        """Back (or forward, with a tail) to ``mark``."""
+        if mark.tail is None:
+            if mark.length > len(self):
+                raise ValueError(f"history has {len(self)} entries, the mark {mark.length}")
+            self.truncate(mark.length)
+            return
+        start = mark.length - len(mark.tail[0])
+        self.truncate(start)
+        if len(self) != start:
+            raise ValueError(f"history has {len(self)} entries, the mark's tail starts at {start}")
+        self.extend(*mark.tail)
 
     def tail(self, start: int) -> np.ndarray:
         """Losses from index ``start`` on (flushes)."""
@@ -88,6 +139,11 @@ class Recorder:
     def last(self) -> float | None:
         self.flush()
         return float(self.loss.view()[-1]) if self.loss.n else None
+
+    def views(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Read-only (loss, step, tag) arrays of everything recorded (flushes)."""
+        self.flush()
+        return self.loss.view(), self.step.view(), self.tag.view()
 
     def to(self, device: torch.device) -> None:
         self.flush()

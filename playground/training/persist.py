@@ -3,32 +3,44 @@
 Loading never unpickles: ``np.load(allow_pickle=False)`` refuses object arrays and pickled
 files, and everything else is validated field by field. A restored session continues
 with exactly the numbers it would have produced had it never stopped: the data and the
-initial model are rebuilt from the preset and the seed, then parameters, gradients,
-optimizer state, counters, loss history, transcript and the recent undo stack are put
-back.
+initial model are rebuilt from the preset and the seed, then the saved ``TrainState`` -
+parameters, gradients, optimizer state, counters, loss history, transcript - and the
+recent undo levels (states of the same shape) are put back. What the runner was doing
+(running, paused) is not part of a session: a resumed session is idle.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
-import math
 import os
+import tempfile
 import zipfile
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from playground.training.presets import PresetError, TrainConfig, find_preset, load_preset
-from playground.training.state import Checkpoint
+from playground.training.catalog import PresetError
+from playground.training.config import LIVE, SETTINGS, TrainConfig
+from playground.training.history import Mark
+from playground.training.presets import find_preset, load_preset
+from playground.training.session import Session
+from playground.training.state import Progress, TrainState, UndoEntry
 from playground.training.transcript import Entry
 
 FORMAT = "playground-session"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)  # version 1: before the one-state format (read, converted on the way in)
 SAVED_UNDO = 16  # undo levels kept in a session file
+_PROGRESS = ("step", "cursor", "samples_trained", "samples_pending", "backward_total")
+_LIVE = tuple(n for n, s in SETTINGS.items() if s.effect == LIVE)
+_HISTORY = ("history/loss", "history/step", "history/kind", "val/loss", "val/step", "val/tag")
+# optimizer state entries shaped like their parameter ("step" is a scalar)
+_PARAM_SHAPED = {"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
 
 
 class SessionFileError(ValueError):
@@ -38,10 +50,28 @@ class SessionFileError(ValueError):
 # --- save ---------------------------------------------------------------------------------
 
 
-def _opt_state(prefix: str, state: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> Any:
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _tensors(
+    prefix: str, values: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name, t in values.items():
+        if t is None:
+            out[name] = None
+        else:
+            key = f"{prefix}{name}"
+            arrays[key] = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
+            out[name] = key
+    return out
+
+
+def _opt_doc(prefix: str, state: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> Any:
     if state is None:
         return None
-    out: dict[str, Any] = {"param_groups": state["param_groups"], "state": {}}
+    out: dict[str, Any] = {"state": {}}
     for idx, entry in state["state"].items():
         meta: dict[str, Any] = {}
         for key, value in entry.items():
@@ -55,81 +85,58 @@ def _opt_state(prefix: str, state: dict[str, Any] | None, arrays: dict[str, np.n
     return out
 
 
-def _tensors(
-    prefix: str, values: dict[str, torch.Tensor | None], arrays: dict[str, np.ndarray]
-) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name, t in values.items():
-        if t is None:
-            out[name] = None
-        else:
-            key = f"{prefix}{name}"
-            arrays[key] = t.detach().cpu().numpy()
-            out[name] = key
-    return out
-
-
-def _entries(entries: list[Entry]) -> list[list[Any]]:
-    return [[e.action, e.code, list(e.run) if e.run else None] for e in entries]
-
-
-def _checkpoint_doc(i: int, c: Checkpoint, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    p = f"undo{i}/"
-    hist, n_hist, val_hist, n_val, _, n_val_index = c.history
+def _state_doc(prefix: str, st: TrainState, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """A ``TrainState`` as JSON fields plus arrays (the same shape for every level)."""
+    p = st.progress
     return {
-        "values": _tensors(p + "value/", c.values, arrays),
-        "grads": _tensors(p + "grad/", c.grads, arrays),
-        "deltas": _tensors(p + "delta/", c.deltas, arrays),
-        "counts": c.counts,
-        "optimizer": _opt_state(p, c.optimizer, arrays),
-        "counters": [c.step_count, c.cursor, c.samples_seen, c.backward_total],
-        "lengths": [n_hist, n_val, n_val_index],
-        "entries": _entries(c.transcript[1]),
-        "hyper": {k: list(v) if isinstance(v, tuple) else v for k, v in c.hyper.items()},
-        "status": list(c.status),
+        "values": _tensors(prefix + "value/", st.values, arrays),
+        "grads": _tensors(prefix + "grad/", st.grads, arrays),
+        "deltas": _tensors(prefix + "delta/", st.deltas, arrays),
+        "analytic": None
+        if st.analytic is None
+        else _tensors(prefix + "analytic/", st.analytic, arrays),
+        "counts": dict(p.backwards_since_zero),
+        "optimizer": _opt_doc(prefix, st.optimizer, arrays),
+        "progress": {k: getattr(p, k) for k in _PROGRESS} | {"last_batch": p.last_batch},
+        "live": {k: _plain(getattr(st.config, k)) for k in _LIVE},
+        "lengths": [st.history.length, st.val_history.length],
+        "transcript": [[e.action, e.code, list(e.run) if e.run else None] for e in st.transcript],
     }
 
 
-def save_session(session: Any, path: str | Path) -> Path:
+def save_session(session: Session, path: str | Path) -> Path:
     """Write ``session`` to ``path`` (.npz); the file is replaced atomically."""
     s = session
-    s.history.flush()
-    s.val_history.flush()
     arrays: dict[str, np.ndarray] = {}
-    params = s.model.params
-    cfg = asdict(s.cfg)
-    undo = [c for c in s._undo if isinstance(c, Checkpoint) and c.build[0] is s.model]
-    undo = undo[-SAVED_UNDO:]
+    levels = [e for e in s.undo_stack if e.state.build is s.build][-SAVED_UNDO:]
     doc = {
         "format": FORMAT,
         "version": VERSION,
         "preset": {"name": s.preset.name, "path": str(s.preset.path)},
-        "config": cfg,
+        "config": {k: _plain(v) for k, v in asdict(s.cfg).items()},
         "device": str(s.device),
-        "values": _tensors("value/", {n: p for n, p in params.items()}, arrays),
-        "grads": _tensors("grad/", {n: p.grad for n, p in params.items()}, arrays),
-        "deltas": _tensors("delta/", s.deltas, arrays),
-        "counts": s.counts,
-        "optimizer": _opt_state("", s.optimizer.state_dict() if s.optimizer else None, arrays),
-        "counters": [s.step_count, s.cursor, s.samples_seen, s.backward_total],
-        "status": [s.status, s.message, s.diverged_at, s.last_loss],
-        "val_index": list(s.val_index),
-        "transcript": _entries(s.transcript.entries),
-        "undo": [_checkpoint_doc(i, c, arrays) for i, c in enumerate(undo)],
+        **_state_doc("", s.state(), arrays),
+        "undo": [
+            {"label": e.label, "note": e.note, **_state_doc(f"undo{i}/", e.state, arrays)}
+            for i, e in enumerate(levels)
+        ],
     }
-    arrays["history/loss"] = np.asarray(s.history.loss.view())
-    arrays["history/step"] = np.asarray(s.history.step.view())
-    arrays["history/kind"] = np.asarray(s.history.kind.view())
-    arrays["val/loss"] = np.asarray(s.val_history.loss.view())
-    arrays["val/step"] = np.asarray(s.val_history.step.view())
-    arrays["val/kind"] = np.asarray(s.val_history.kind.view())
+    for prefix, recorder, tag in (("history/", s.history, "kind"), ("val/", s.val_history, "tag")):
+        loss, step, tags = recorder.views()
+        arrays[prefix + "loss"], arrays[prefix + "step"] = np.asarray(loss), np.asarray(step)
+        arrays[prefix + tag] = np.asarray(tags)
     arrays["meta.json"] = np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, p)
+    # a temporary name of its own in the same folder: two saves at once never share one
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return p
 
 
@@ -161,23 +168,24 @@ class _Reader:
             raise self.error("meta.json is missing")
         try:
             self.doc = json.loads(meta.tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise self.error(f"meta.json is not valid JSON: {exc}") from exc
         if not isinstance(self.doc, dict) or self.doc.get("format") != FORMAT:
             raise self.error("not a playground session file (format field)")
-        if self.doc.get("version") != VERSION:
-            raise self.error(
-                f"version {self.doc.get('version')!r} is not supported (expected {VERSION})"
-            )
+        version = self.doc.get("version")
+        if type(version) is not int or version not in READABLE:
+            raise self.error(f"version {version!r} is not supported (expected {VERSION})")
+        if version == 1:
+            self.doc = _from_version_1(self, self.doc)
 
     def error(self, reason: str) -> SessionFileError:
         return SessionFileError(f"{self.path.name}: {reason}")
 
-    def field(self, doc: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    def field(self, doc: Any, key: str, kind: type | tuple[type, ...]) -> Any:
         if not isinstance(doc, dict) or key not in doc:
             raise self.error(f"field {key!r} is missing")
         value = doc[key]
-        if not isinstance(value, kind):
+        if not isinstance(value, kind) or isinstance(value, bool) and bool not in _kinds(kind):
             raise self.error(f"field {key!r} has the wrong type ({type(value).__name__})")
         return value
 
@@ -193,10 +201,8 @@ class _Reader:
             raise self.error(f"{what}: unsupported dtype {a.dtype}")
         return a
 
-    def tensors(
-        self, doc: Any, session: Any, what: str, allow_none: bool
-    ) -> dict[str, torch.Tensor | None]:
-        params = session.model.params
+    def tensors(self, doc: Any, s: Session, what: str, allow_none: bool) -> dict[str, Any]:
+        params = s.model.params
         if not isinstance(doc, dict) or set(doc) != set(params):
             raise self.error(
                 f"{what}: parameter names {sorted(doc) if isinstance(doc, dict) else doc!r}"
@@ -210,15 +216,17 @@ class _Reader:
                 out[name] = None
                 continue
             a = self.array(key, params[name], f"{what} {name}")
-            out[name] = torch.tensor(a, dtype=params[name].dtype, device=session.device)
+            out[name] = torch.tensor(a, dtype=params[name].dtype, device=s.device)
         return out
 
-    def opt_state(self, doc: Any, session: Any) -> dict[str, Any] | None:
-        if session.optimizer is None:
+    def opt_state(self, doc: Any, s: Session, cfg: TrainConfig) -> dict[str, Any] | None:
+        """An optimizer state_dict: the per-parameter state from the file, the param
+        groups from this session's optimizer with the state's own hyper-parameters."""
+        if s.optimizer is None:
             return None
         if not isinstance(doc, dict):
             raise self.error("optimizer state is missing")
-        params = list(session.model.params.values())
+        params = list(s.model.params.values())
         state: dict[int, dict[str, Any]] = {}
         for idx, entry in self.field(doc, "state", dict).items():
             if not isinstance(entry, dict) or not str(idx).isdigit() or int(idx) >= len(params):
@@ -230,42 +238,29 @@ class _Reader:
                     a = self.array(value.get("array"), like, f"optimizer {key}")
                     if key == "step" and a.ndim != 0:
                         raise self.error("optimizer step must be a scalar")
-                    restored[key] = torch.tensor(a, device=session.device)
+                    restored[key] = torch.tensor(a, device=s.device)
                 elif isinstance(value, (int, float)) and not isinstance(value, bool):
                     restored[key] = value
                 else:
                     raise self.error(f"optimizer {key}: unexpected value {value!r}")
             state[int(idx)] = restored
-        return {"state": state, "param_groups": self.field(doc, "param_groups", list)}
+        groups = copy.deepcopy(s.optimizer.state_dict()["param_groups"])
+        for group in groups:
+            for name in _LIVE:
+                if SETTINGS[name].optimizer_hyper and name in group:
+                    group[name] = getattr(cfg, name)
+        return {"state": state, "param_groups": groups}
 
 
-_HISTORY = ("history/loss", "history/step", "history/kind", "val/loss", "val/step", "val/kind")
-# optimizer state entries shaped like their parameter ("step" is a scalar)
-_PARAM_SHAPED = {"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
 
 
-def load_session(path: str | Path, device: str | None = None) -> Any:
+def load_session(path: str | Path, device: str | None = None) -> Session:
     """Rebuild a saved session (optionally on another ``device``)."""
-    from playground.training.session import Session
-
     r = _Reader(Path(path))
     doc = r.doc
-    cfg_doc = r.field(doc, "config", dict)
-    known = {f.name for f in fields(TrainConfig)}
-    try:
-        values = {
-            k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_doc.items() if k in known
-        }
-        if "init_values" in values:
-            values["init_values"] = tuple(tuple(x) for x in values["init_values"])
-        if device:
-            values["device"] = device
-        cfg = TrainConfig(**values)
-    except TypeError as exc:
-        raise r.error(f"config: {exc}") from exc
-    problem = cfg.problem()
-    if problem:
-        raise r.error(f"config: {problem}")
+    cfg = _config(r, r.field(doc, "config", dict), device)
     preset_doc = r.field(doc, "preset", dict)
     try:
         ppath = Path(str(preset_doc.get("path", "")))
@@ -280,63 +275,108 @@ def load_session(path: str | Path, device: str | None = None) -> Any:
         s = Session(preset, config=cfg)
     except (ValueError, PresetError) as exc:
         raise r.error(f"cannot rebuild the session: {exc}") from exc
-    _apply(r, doc, s)
-    return s
-
-
-def _apply(r: _Reader, doc: dict[str, Any], s: Any) -> None:
-    from playground.training.state import _hyper, take
-
-    values = r.tensors(r.field(doc, "values", dict), s, "values", allow_none=False)
-    grads = r.tensors(r.field(doc, "grads", dict), s, "grads", allow_none=True)
-    deltas = r.tensors(r.field(doc, "deltas", dict), s, "deltas", allow_none=True)
-    opt = r.opt_state(doc.get("optimizer"), s)
-    counters = r.field(doc, "counters", list)
-    if len(counters) != 4 or not all(isinstance(c, int) and c >= 0 for c in counters):
-        raise r.error("counters must be four non-negative integers")
-    counts = r.field(doc, "counts", dict)
-    if set(counts) != set(s.model.params) or not all(isinstance(v, int) for v in counts.values()):
-        raise r.error("counts do not match the model's parameters")
-    status = r.field(doc, "status", list)
-    transcript = _read_entries(r, r.field(doc, "transcript", list))
-    val_index = r.field(doc, "val_index", list)
-    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in val_index):
-        raise r.error("val_index must be a list of non-negative integers")
     hist = {k: r.array(k, None, "history") for k in _HISTORY}
     for prefix in ("history/", "val/"):
         cols = [hist[k] for k in _HISTORY if k.startswith(prefix)]
         if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) != 1:
             raise r.error(f"{prefix.rstrip('/')} arrays must be 1-D and of equal length")
-    if len(val_index) != len(hist["val/loss"]):
-        raise r.error("val_index does not match the validation history")
-    with torch.no_grad():
-        for n, p in s.model.params.items():
-            p.copy_(values[n])
-            p.grad = grads[n]
-    if opt is not None:
-        try:
-            s.optimizer.load_state_dict(opt)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise r.error(f"optimizer state does not fit: {exc}") from exc
-    s.deltas = deltas
-    s.counts = dict(counts)
-    s.step_count, s.cursor, s.samples_seen, s.backward_total = counters
-    if len(status) == 4:
-        s.status, s.message, s.diverged_at, s.last_loss = status
-    for recorder, prefix in ((s.history, "history/"), (s.val_history, "val/")):
-        recorder.loss.extend(hist[prefix + "loss"])
-        recorder.step.extend(hist[prefix + "step"])
-        recorder.kind.extend(hist[prefix + "kind"])
-    s.val_index[:] = [int(i) for i in val_index]
-    s.transcript.entries[:] = transcript
-    # the undo stack: each level is the current state with its saved parts swapped in
-    base = take(s)
-    for level in r.field(doc, "undo", list):
-        c = _read_checkpoint(r, level, s, base, _hyper)
-        s._undo.append(replace(c, undo=tuple(s._undo)))
+    lengths = (len(hist["history/loss"]), len(hist["val/loss"]))
+    current = _read_state(r, doc, s, lengths)
+    if (current.history.length, current.val_history.length) != lengths:
+        raise r.error(f"lengths {list(lengths)} of the saved history do not match the file's")
+    levels = [
+        (
+            _read_state(r, level, s, lengths),
+            str(r.field(level, "label", str)),
+            str(level.get("note", "")) if isinstance(level, dict) else "",
+        )
+        for level in r.field(doc, "undo", list)
+    ]
+    s.history.extend(hist["history/loss"], hist["history/step"], hist["history/kind"])
+    s.val_history.extend(hist["val/loss"], hist["val/step"], hist["val/tag"])
+    try:
+        s.restore(current)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise r.error(f"the saved state does not fit: {exc}") from exc
+    for st, label, note in levels:
+        s.undo_stack.push(UndoEntry(label, st, note))
+    return s
 
 
-def _read_entries(r: _Reader, raw: list[Any]) -> list[Entry]:
+def _config(r: _Reader, cfg_doc: dict[str, Any], device: str | None) -> TrainConfig:
+    try:
+        values = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_doc.items() if k in SETTINGS
+        }
+        if "init_values" in values:
+            values["init_values"] = tuple(tuple(x) for x in values["init_values"])
+        if device:
+            values["device"] = device
+        cfg = TrainConfig(**values)
+    except TypeError as exc:
+        raise r.error(f"config: {exc}") from exc
+    problem = cfg.problem()
+    if problem:
+        raise r.error(f"config: {problem}")
+    return cfg
+
+
+def _read_state(r: _Reader, doc: Any, s: Session, lengths: tuple[int, int]) -> TrainState:
+    """One saved state (the current one or an undo level), validated against ``s``."""
+    if not isinstance(doc, dict):
+        raise r.error("undo level malformed")
+    live = r.field(doc, "live", dict)
+    try:
+        cfg = s.cfg.with_overrides(**{k: _plain_in(v) for k, v in live.items() if k in _LIVE})
+    except (ValueError, TypeError) as exc:
+        raise r.error(f"live settings: {exc}") from exc
+    counts = r.field(doc, "counts", dict)
+    if set(counts) != set(s.model.params) or not all(
+        type(v) is int and v >= 0 for v in counts.values()
+    ):
+        raise r.error("counts do not match the model's parameters")
+    prog = r.field(doc, "progress", dict)
+    numbers = [prog.get(k) for k in _PROGRESS]
+    if not all(type(n) is int and n >= 0 for n in numbers):
+        raise r.error(f"progress: {', '.join(_PROGRESS)} must be non-negative integers")
+    last_batch = prog.get("last_batch")
+    if not (last_batch is None or (type(last_batch) is int and last_batch >= 0)):
+        raise r.error("progress: last_batch must be a non-negative integer")
+    length = r.field(doc, "lengths", list)
+    if not (
+        len(length) == 2
+        and all(type(n) is int and 0 <= n <= m for n, m in zip(length, lengths, strict=True))
+    ):
+        raise r.error(f"lengths {length!r} must be two counts within the saved history")
+    analytic_doc = doc.get("analytic")
+    analytic = None
+    if analytic_doc is not None:
+        found = r.tensors(analytic_doc, s, "analytic", allow_none=False)
+        analytic = {n: t.double().cpu().numpy() for n, t in found.items()}
+    return TrainState(
+        build=s.build,
+        config=cfg,
+        progress=Progress(
+            **dict(zip(_PROGRESS, numbers, strict=True)),
+            backwards_since_zero=dict(counts),
+            last_batch=last_batch,
+        ),
+        values=r.tensors(r.field(doc, "values", dict), s, "values", allow_none=False),
+        grads=r.tensors(r.field(doc, "grads", dict), s, "grads", allow_none=True),
+        deltas=r.tensors(r.field(doc, "deltas", dict), s, "deltas", allow_none=True),
+        optimizer=r.opt_state(doc.get("optimizer"), s, cfg),
+        analytic=analytic,
+        history=Mark(length[0]),
+        val_history=Mark(length[1]),
+        transcript=_read_entries(r, r.field(doc, "transcript", list)),
+    )
+
+
+def _plain_in(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _read_entries(r: _Reader, raw: list[Any]) -> tuple[Entry, ...]:
     entries = []
     for item in raw:
         if not (
@@ -346,44 +386,48 @@ def _read_entries(r: _Reader, raw: list[Any]) -> list[Entry]:
             and isinstance(item[1], str)
         ):
             raise r.error("transcript entry malformed")
-        run = tuple(item[2]) if isinstance(item[2], list) and len(item[2]) == 2 else None
-        entries.append(Entry(item[0], item[1], run))  # type: ignore[arg-type]
-    return entries
+        run = item[2]
+        ok = isinstance(run, list) and len(run) == 2 and all(type(v) is int for v in run)
+        entries.append(Entry(item[0], item[1], (run[0], run[1]) if ok else None))
+    return tuple(entries)
 
 
-def _read_checkpoint(r: _Reader, level: Any, s: Any, base: Checkpoint, _hyper: Any) -> Checkpoint:
-    from dataclasses import replace
+def _from_version_1(r: _Reader, doc: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 document in today's shape: counters and status lists become the
+    progress, the validation index list becomes the ``val/tag`` array."""
 
-    if not isinstance(level, dict):
-        raise r.error("undo level malformed")
-    values = r.tensors(level.get("values"), s, "undo values", allow_none=False)
-    grads = r.tensors(level.get("grads"), s, "undo grads", allow_none=True)
-    deltas = r.tensors(level.get("deltas"), s, "undo deltas", allow_none=True)
-    opt = r.opt_state(level.get("optimizer"), s)
-    counters = r.field(level, "counters", list)
-    lengths = r.field(level, "lengths", list)
-    if len(counters) != 4 or len(lengths) != 3:
-        raise r.error("undo level counters malformed")
-    hyper = r.field(level, "hyper", dict)
-    hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()}
-    status = r.field(level, "status", list)
-    if len(status) != 4 or any(isinstance(x, float) and not math.isfinite(x) for x in status[3:]):
-        status = [*status[:3], None][:4] if len(status) >= 3 else list(base.status)
-    hist = base.history
-    return replace(
-        base,
-        values=values,
-        grads=grads,
-        deltas=deltas,
-        optimizer=opt,
-        counts=dict(r.field(level, "counts", dict)),
-        step_count=counters[0],
-        cursor=counters[1],
-        samples_seen=counters[2],
-        backward_total=counters[3],
-        analytic_acc=None,
-        history=(hist[0], lengths[0], hist[2], lengths[1], hist[4], lengths[2]),
-        transcript=(base.transcript[0], _read_entries(r, r.field(level, "entries", list))),
-        hyper=hyper,
-        status=tuple(status),
-    )
+    def state(level: Any, lengths: list[Any]) -> dict[str, Any]:
+        if not isinstance(level, dict):
+            raise r.error("undo level malformed")
+        counters = r.field(level, "counters", list)
+        if len(counters) != 4:
+            raise r.error("counters must be four non-negative integers")
+        step, cursor, samples, backwards = counters
+        hyper = level.get("hyper", doc.get("config", {}))
+        return {
+            **level,
+            "progress": {
+                "step": step,
+                "cursor": cursor,
+                "samples_trained": samples,
+                "samples_pending": 0,
+                "backward_total": backwards,
+                "last_batch": None,
+            },
+            "live": {k: v for k, v in (hyper if isinstance(hyper, dict) else {}).items()},
+            "lengths": lengths,
+            "transcript": level.get("entries", level.get("transcript")),
+            "label": "an earlier step",
+        }
+
+    val_index = r.field(doc, "val_index", list)
+    if not all(type(i) is int and i >= 0 for i in val_index):
+        raise r.error("val_index must be a list of non-negative integers")
+    r.arrays["val/tag"] = np.asarray(val_index, dtype=np.int64)
+    r.arrays.pop("val/kind", None)
+    n = [len(r.arrays.get("history/loss", ())), len(val_index)]
+    levels = []
+    for level in r.field(doc, "undo", list):
+        lengths = level.get("lengths", []) if isinstance(level, dict) else []
+        levels.append(state(level, lengths[:2] if isinstance(lengths, list) else []))
+    return {**state(doc, n), "undo": levels}

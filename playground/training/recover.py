@@ -3,17 +3,23 @@
 When CUDA runs out of memory the session can usually move to the CPU as it is
 (``Session.move_to``). When the device is lost, its tensors cannot even be read; the last
 snapshot - plain numpy, already on the host - still holds the parameters, gradients,
-optimizer state, counters and loss history, and is enough to continue.
+optimizer state, counters, loss history and code, and is enough to continue: it becomes
+a ``TrainState`` of a new session on the CPU (the undo stack stays behind on the device).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import torch
 
+from playground.training.config import TrainConfig
+from playground.training.history import Mark
+from playground.training.presets import Preset
+from playground.training.session import Session
 from playground.training.snapshot import Snapshot
+from playground.training.state import TrainState
 from playground.training.transcript import Entry
 
 DEVICE_ERRORS = ("CUDA", "cuda", "out of memory", "device-side assert", "MPS", "cuDNN", "CUBLAS")
@@ -27,49 +33,59 @@ def is_device_error(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(k in str(exc) for k in DEVICE_ERRORS)
 
 
-def session_from_snapshot(session: Any, snap: Snapshot, device: str = "cpu") -> Any:
-    """A new session on ``device`` with the state shown in ``snap`` (settings of ``session``)."""
-    from playground.training.session import Session
-
-    s = Session(session.preset, config=session.cfg.with_overrides(device=device))
+def session_from_snapshot(
+    preset: Preset, config: TrainConfig, snap: Snapshot, device: str = "cpu"
+) -> Session:
+    """A new session on ``device`` in the state ``snap`` shows (``config``: its settings)."""
+    s = Session(preset, config=config.with_overrides(device=device))
     params = s.model.params
-    with torch.no_grad():
-        for view in snap.params:
-            p = params[view.name]
-            p.copy_(torch.tensor(np.array(view.value), dtype=p.dtype))
-            p.grad = (
-                None if view.grad is None else torch.as_tensor(np.array(view.grad), dtype=p.dtype)
-            )
-    if s.optimizer is not None and snap.optimizer.state:
+
+    def host(a: np.ndarray | None, like: torch.Tensor) -> torch.Tensor | None:
+        return None if a is None else torch.tensor(np.array(a), dtype=like.dtype, device=s.device)
+
+    optimizer = None
+    if s.optimizer is not None:
         index = {name: i for i, name in enumerate(params)}
-        state = {}
-        for name, entry in snap.optimizer.state.items():
-            st = {}
-            for key, value in entry.items():
-                st[key] = torch.tensor(np.array(value), dtype=torch.float32)
-            state[index[name]] = st
         sd = s.optimizer.state_dict()
-        sd["state"] = state
-        s.optimizer.load_state_dict(sd)
-    s.counts = {v.name: v.backward_count for v in snap.params}
-    s.step_count = snap.step
-    s.samples_seen = int(round(snap.epoch * len(s.x)))
-    s.cursor = session.cursor if isinstance(getattr(session, "cursor", None), int) else 0
-    s.backward_total = snap.backward_total
+        sd["state"] = {
+            index[name]: {
+                key: torch.tensor(np.array(value), dtype=torch.float32)
+                for key, value in entry.items()
+            }
+            for name, entry in snap.optimizer.state.items()
+        }
+        optimizer = sd
     h = snap.history
-    s.history.loss.extend(h.loss)
-    s.history.step.extend(h.step)
-    s.history.kind.extend(h.kind)
-    s.val_history.loss.extend(h.val_loss)
-    s.val_history.step.extend(h.val_step)
-    s.val_history.kind.extend(np.zeros(len(h.val_loss), dtype=np.int8))
-    s.val_index[:] = [int(i) for i in h.val_index]
-    s.transcript.entries[:] = [_entry(line) for line in snap.log]
-    s.transcript.add(
-        f"moved to {device}", f"# the session continued on {device} after a device failure"
+    s.history.extend(h.loss, h.step, h.kind)
+    s.val_history.extend(h.val_loss, h.val_step, h.val_index)
+    entries = tuple(_entry(line) for line in snap.log) + (
+        Entry(f"moved to {device}", f"# the session continued on {device} after a device failure"),
     )
-    s.last_loss = snap.last_loss
-    s.message = f"continued on {device} from the last snapshot (step {snap.step})"
+    samples = int(round(snap.epoch * s.build.n_train))
+    last = None if snap.batch is None else snap.batch[0] - 1
+    state = TrainState(
+        build=s.build,
+        config=s.cfg,
+        progress=replace(
+            s.progress,
+            step=snap.step,
+            cursor=snap.cursor,
+            samples_trained=samples,
+            backward_total=snap.backward_total,
+            backwards_since_zero={v.name: v.backwards_since_zero for v in snap.params},
+            last_batch=last,
+        ),
+        values={v.name: host(v.value, params[v.name]) for v in snap.params},  # type: ignore[misc]
+        grads={v.name: host(v.grad, params[v.name]) for v in snap.params},
+        deltas={v.name: host(v.last_delta, params[v.name]) for v in snap.params},
+        optimizer=optimizer,
+        analytic={v.name: v.analytic_grad for v in snap.params if v.analytic_grad is not None}
+        or None,
+        history=Mark(len(s.history)),
+        val_history=Mark(len(s.val_history)),
+        transcript=entries,
+    )
+    s.restore(state)
     return s
 
 

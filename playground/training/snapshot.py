@@ -7,7 +7,9 @@ Python numbers, strings, tuples and numpy arrays (copied, never shared with torc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from playground.training.config import TrainConfig
 
 if TYPE_CHECKING:  # numpy only for annotations: the UI imports this before its first frame
     import numpy as np
@@ -26,7 +28,7 @@ class ParamView:
     shape: tuple[int, ...]
     value: np.ndarray
     grad: np.ndarray | None  # None when ``p.grad is None`` (never backwarded or zeroed to None)
-    backward_count: int  # backward passes accumulated in .grad since the last zero_grad
+    backwards_since_zero: int  # backward passes accumulated in .grad since the last zero_grad
     last_delta: np.ndarray | None  # value change made by the last optimizer step
     analytic_grad: np.ndarray | None = None  # closed-form gradient of the accumulated loss
 
@@ -89,41 +91,44 @@ class FitView:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The whole visible state of a session at one moment."""
+    """The whole visible state of a session at one moment.
+
+    Each loss has one meaning: ``batch_loss`` is the loss on the micro-batch the last
+    forward or backward used (the last point of the loss curve); ``train_loss`` and
+    ``val_loss`` are the loss on the whole training / validation set at the current
+    parameters; the accuracies likewise.
+    """
 
     preset: str
     title: str
+    description: str
     task: str  # "regression" or "classification"
-    device: str
+    device: str  # described: "cpu", "cuda:0 NVIDIA H100 (80 GiB)"
     model: str
     loss_name: str
-    lr: float
-    batch_size: int  # 0 = full batch
-    accumulate: int
-    seed: int
+    config: TrainConfig  # the settings in force
     step: int  # optimizer steps taken
-    epoch: float  # passes over the training set consumed by backward()
+    epoch: float  # passes over the training data by the training loop (steps' samples / N)
     backward_total: int
-    status: str  # idle | running | converged | diverged | max_steps
-    message: str  # one line for the status bar ("diverged at step 12 (lr too large?)")
+    cursor: int  # the next micro-batch, counted over all epochs
+    # (1-based index, micro-batches per epoch) of the batch the last forward/backward took
+    batch: tuple[int, int] | None
     params: tuple[ParamView, ...]
     optimizer: OptimizerView
-    last_loss: float | None  # loss of the last forward/backward on a batch
-    train_loss: float | None  # loss on the whole training set at the current parameters
+    batch_loss: float | None
+    train_loss: float | None
     val_loss: float | None
-    accuracy: float | None  # training accuracy for classifiers
+    train_accuracy: float | None  # classifiers only
     val_accuracy: float | None
     history: LossHistory
     true_params: dict[str, np.ndarray] | None  # the generating parameters, when known
     closed_form: dict[str, np.ndarray] | None  # least-squares optimum (linear regression)
     log: tuple[str, ...]  # the action log, one PyTorch statement block per action
-    undo_depth: int
-    diverged_at: int | None = None
+    undo_depth: int = 0
+    redo_depth: int = 0
+    undo_label: str | None = None  # what u would take back ("step", "run (3000 train steps)")
+    redo_label: str | None = None  # what ctrl+y would apply again
     fit: FitView | None = None
-    description: str = ""
-    config: dict[str, Any] = field(
-        default_factory=dict
-    )  # the TrainConfig in force, as plain values
 
     def param(self, name: str) -> ParamView:
         for p in self.params:

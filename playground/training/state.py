@@ -1,118 +1,169 @@
-"""Checkpoints of a session's training state, for undo and for replaying a run chunk.
+"""One training state, in one shape, for undo, redo, rollback, save and recovery.
 
-A checkpoint holds copies of everything an action can change - parameter values, their
-``.grad`` (or None), backward counts, last deltas, optimizer state, step and batch
-counters, and how long the loss history and the transcript were - but not the settings:
-undo never changes what the user chose (lr, K, ...).
+A ``TrainState`` holds copies of everything an action can change: the settings in force,
+the counters (``Progress``), parameter values, their ``.grad`` (or None), the last step's
+deltas, the optimizer state, the hand-derived gradient, how long the loss histories and
+the transcript were, and which ``Build`` (data, model, optimizer) it belongs to. The
+session captures one before every action and puts it back on failure (a transaction) or
+on undo; the undo and redo stacks hold them with a label; a session file stores them.
 """
 
 from __future__ import annotations
 
-import copy
 from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from playground.training.history import Recorder
-    from playground.training.session import Session
-    from playground.training.transcript import Entry, Transcript
+from playground.training.build import Build
+from playground.training.config import TrainConfig
+from playground.training.history import Mark
+from playground.training.transcript import Entry
+
+UNDO_DEPTH = 128  # levels of undo (and of redo)
+UNDO_BYTES = 256 * 2**20  # and at most this much memory for them
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class Progress:
+    """The counters of a session. Immutable: an action makes a new one."""
+
+    step: int = 0  # optimizer steps taken
+    cursor: int = 0  # the next micro-batch, counted over all epochs
+    samples_trained: int = 0  # samples whose gradient an optimizer step used (epochs x N)
+    samples_pending: int = 0  # samples backwarded into .grad since the last step / zero_grad
+    backward_total: int = 0
+    # backward passes each .grad holds since the last zero_grad (micrograd's `+=` count)
+    backwards_since_zero: dict[str, int] = field(default_factory=dict)
+    last_batch: int | None = None  # the micro-batch (a cursor value) of the last forward/backward
+
+
+@dataclass(frozen=True)
+class TrainState:
+    """Everything an action can change. See the module docstring."""
+
+    build: Build
+    config: TrainConfig
+    progress: Progress
     values: dict[str, torch.Tensor]
     grads: dict[str, torch.Tensor | None]
-    counts: dict[str, int]
-    deltas: dict[str, torch.Tensor | None]
-    optimizer: dict[str, Any] | None
-    step_count: int
-    cursor: int
-    samples_seen: int
-    backward_total: int
-    analytic_acc: dict[str, np.ndarray] | None
-    history: tuple[Recorder, int, Recorder, int, list[int], int]
-    transcript: tuple[Transcript, list[Entry]]
-    hyper: dict[str, Any]
-    status: tuple[str, str, int | None, float | None]
-    build: tuple[Any, ...]  # model, data and optimizer objects (differ after a reset)
-    undo: tuple[Any, ...] = ()  # the undo stack as it was (restoring it makes rollback exact)
+    deltas: dict[str, torch.Tensor | None]  # value change made by the last optimizer step
+    optimizer: dict[str, Any] | None  # a deep copy of optimizer.state_dict()
+    analytic: dict[str, np.ndarray] | None  # closed-form gradient of what .grad holds
+    history: Mark
+    val_history: Mark
+    transcript: tuple[Entry, ...]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by this state itself (its build's data is shared, counted apart)."""
+        return sum(_tensor_bytes(t) for t in self.tensors()) + (
+            self.history.nbytes + self.val_history.nbytes
+        )
+
+    def tensors(self) -> Iterator[torch.Tensor]:
+        for group in (self.values, self.grads, self.deltas):
+            yield from (t for t in group.values() if t is not None)
+        if self.optimizer is not None:
+            for st in self.optimizer["state"].values():
+                yield from (v for v in st.values() if isinstance(v, torch.Tensor))
+
+    def to(self, device: torch.device) -> TrainState:
+        """This state with its tensors on ``device``."""
+
+        def mv(d: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor | None]:
+            return {n: t.to(device) if t is not None else None for n, t in d.items()}
+
+        opt = self.optimizer
+        if opt is not None:
+            opt = {
+                **opt,
+                "state": {
+                    i: {
+                        k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in st.items()
+                    }
+                    for i, st in opt["state"].items()
+                },
+            }
+        return replace(
+            self,
+            values=mv(self.values),  # type: ignore[arg-type]
+            grads=mv(self.grads),
+            deltas=mv(self.deltas),
+            optimizer=opt,
+        )
 
 
-def _clone(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.detach().clone()
+def _tensor_bytes(t: torch.Tensor) -> int:
+    return t.element_size() * t.nelement()
 
 
-def take(s: Session) -> Checkpoint:
-    params = s.model.params
-    return Checkpoint(
-        values={n: p.detach().clone() for n, p in params.items()},
-        grads={n: _clone(p.grad) for n, p in params.items()},
-        counts=dict(s.counts),
-        deltas=dict(s.deltas),  # deltas are never modified in place, only replaced
-        optimizer=copy.deepcopy(s.optimizer.state_dict()) if s.optimizer is not None else None,
-        step_count=s.step_count,
-        cursor=s.cursor,
-        samples_seen=s.samples_seen,
-        backward_total=s.backward_total,
-        analytic_acc=s.analytic_acc,
-        history=(
-            s.history,
-            len(s.history),
-            s.val_history,
-            len(s.val_history),
-            s.val_index,
-            len(s.val_index),
-        ),
-        transcript=(s.transcript, list(s.transcript.entries)),
-        hyper=_hyper(s),
-        status=(s.status, s.message, s.diverged_at, s.last_loss),
-        build=(s.model, s.optimizer, s.dataset, s.x, s.y, s.val),
-        undo=tuple(s._undo),
-    )
+@dataclass(frozen=True)
+class UndoEntry:
+    """A state to go back to, and what the user did after it (``label``: "step",
+    "3000 train steps", "set lr"); ``note`` is said when the entry is used."""
+
+    label: str
+    state: TrainState
+    note: str = ""
 
 
-def _hyper(s: Session) -> dict[str, Any]:
-    return {
-        k: getattr(s.cfg, k)
-        for k in ("lr", "momentum", "nesterov", "weight_decay", "betas", "accumulate", "batch_size")
-    }
+class UndoStack:
+    """Undo (or redo) entries, newest last, bounded by depth and by bytes: the oldest go
+    first. The newest entry is always kept, however large."""
 
+    def __init__(self, depth: int = UNDO_DEPTH, max_bytes: int = UNDO_BYTES) -> None:
+        self.depth = depth
+        self.max_bytes = max_bytes
+        self._entries: deque[UndoEntry] = deque()
+        self._bytes = 0
 
-def restore(s: Session, c: Checkpoint) -> None:
-    """Put the session back to checkpoint ``c``; the current settings stay in force."""
-    s.model, s.optimizer, s.dataset, s.x, s.y, s.val = c.build
-    s._undo = deque(c.undo, maxlen=s._undo.maxlen)
-    with torch.no_grad():
-        for n, p in s.model.params.items():
-            p.copy_(c.values[n])
-            p.grad = _clone(c.grads[n])
-    if s.optimizer is not None and c.optimizer is not None:
-        s.optimizer.load_state_dict(copy.deepcopy(c.optimizer))
-    s.counts = dict(c.counts)
-    s.deltas = dict(c.deltas)
-    s.step_count, s.cursor = c.step_count, c.cursor
-    s.samples_seen, s.backward_total = c.samples_seen, c.backward_total
-    s.analytic_acc = c.analytic_acc
-    hist, n_hist, val_hist, n_val, val_index, n_val_index = c.history
-    s.history, s.val_history, s.val_index = hist, val_hist, val_index
-    hist.truncate(n_hist)
-    val_hist.truncate(n_val)
-    del val_index[n_val_index:]
-    s.transcript = c.transcript[0]
-    s.transcript.entries[:] = c.transcript[1]
-    s.status, s.message, s.diverged_at, s.last_loss = c.status
-    # settings are the user's: re-apply the ones in force now and say so in the transcript
-    now = _hyper(s)
-    if now != c.hyper:
-        s.cfg, live = _swap(s, c.hyper), now
-        s.configure(**{k: v for k, v in live.items() if c.hyper.get(k) != v})
+    def __len__(self) -> int:
+        return len(self._entries)
 
+    def __iter__(self) -> Iterator[UndoEntry]:
+        return iter(self._entries)
 
-def _swap(s: Session, hyper: dict[str, Any]):
-    from dataclasses import replace
+    @property
+    def nbytes(self) -> int:
+        """The states' own memory plus, once each, the data of every build they refer to."""
+        builds = {id(e.state.build): e.state.build for e in self._entries}
+        return self._bytes + sum(b.data_nbytes for b in builds.values())
 
-    return replace(s.cfg, **hyper)
+    def push(self, entry: UndoEntry) -> None:
+        self._entries.append(entry)
+        self._bytes += entry.state.nbytes
+        while len(self._entries) > 1 and (
+            len(self._entries) > self.depth or self.nbytes > self.max_bytes
+        ):
+            self._bytes -= self._entries.popleft().state.nbytes
+
+    def pop(self) -> UndoEntry | None:
+        if not self._entries:
+            return None
+        entry = self._entries.pop()
+        self._bytes -= entry.state.nbytes
+        return entry
+
+    def peek(self) -> UndoEntry | None:
+        return self._entries[-1] if self._entries else None
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+    def saved(self) -> tuple[tuple[UndoEntry, ...], int]:
+        """The entries as they are now, for ``put_back`` (a rolled-back transaction)."""
+        return tuple(self._entries), self._bytes
+
+    def put_back(self, saved: tuple[tuple[UndoEntry, ...], int]) -> None:
+        self._entries, self._bytes = deque(saved[0]), saved[1]
+
+    def map(self, fn: Callable[[UndoEntry], UndoEntry]) -> None:
+        """Replace every entry by ``fn(entry)`` (all or nothing: a failure changes none)."""
+        moved = [fn(e) for e in self._entries]
+        self._entries = deque(moved)
+        self._bytes = sum(e.state.nbytes for e in moved)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playground.training.presets import TrainConfig
+    from playground.training.config import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
 """The Textual app: owns the runner thread and turns its events into screen updates.
 
-The runner (``playground.runner``) holds the session and every tensor on its own thread;
-the app only submits commands and receives events through ``post_message``, so the UI
-thread never imports torch or waits on it. What the user sees lives in ``MainScreen``.
+The runner holds the session and every tensor on its own thread; the app only submits
+commands (``playground.protocol``) and receives events through ``post_message``, so the UI
+thread never imports torch or waits on it. The runner and the autograd explorer's worker
+come from factories (``playground.tui`` wires them), so nothing here imports them. What
+the user sees lives in ``MainScreen``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,35 +18,37 @@ from textual.app import App
 from textual.binding import Binding
 
 from playground.paths import default_autosave
-from playground.runner import (
-    Call,
+from playground.protocol import (
     Command,
     Export,
     Failed,
     Load,
     Notice,
+    Open,
+    Published,
     Ready,
     Recover,
-    Result,
-    Resume,
-    Runner,
+    RunnerFactory,
+    Save,
+    Saved,
+    Status,
 )
-from playground.training.presets import preset_infos
+from playground.training.catalog import preset_infos
+from playground.training.sidecar import read_sidecar
 from playground.ui.dialogs.error_screen import ErrorScreen
 from playground.ui.dialogs.help_screen import HelpScreen
 from playground.ui.dialogs.path_prompt import PathPrompt
 from playground.ui.dialogs.preset_picker import PresetPicker
 from playground.ui.dialogs.resume_offer import ResumeOffer
 from playground.ui.messages import RunnerEvent, SnapshotReady, wrap
-from playground.ui.session_files import (
-    Saved,
-    file_stem,
-    read_autosave,
-    saver,
-)
 from playground.ui.training.main_screen import MainScreen
 
 SESSION_ACTIONS = ("save", "open", "export_csv")  # keys for the main screen only
+
+
+def file_stem(preset: str) -> str:
+    """``playground_<preset>`` with anything but letters and digits as ``_``."""
+    return "playground_" + "".join(c if c.isalnum() else "_" for c in preset)
 
 
 class PlaygroundApp(App[None]):
@@ -71,10 +76,14 @@ class PlaygroundApp(App[None]):
         fps: float | None = None,
         export_dir: str | Path | None = None,
         autosave: bool | str | Path = False,
+        runner_factory: RunnerFactory,
+        explorer_factory: Callable[..., Any] | None = None,
     ) -> None:
         """``autosave``: True saves to the per-user state directory on quit (the CLI's
         choice; ``PLAYGROUND_NO_AUTOSAVE=1`` turns it off), a path saves there, False
-        (the default, for tests and embedding) neither saves nor offers to resume."""
+        (the default, for tests and embedding) neither saves nor offers to resume.
+        ``runner_factory(publish, max_rate=, device=)`` makes the training runner and
+        ``explorer_factory(publish)`` the autograd explorer's worker (``playground.tui``)."""
         super().__init__()
         self.preset = preset
         self.device = device
@@ -83,12 +92,14 @@ class PlaygroundApp(App[None]):
             self.overrides["seed"] = seed
         self.resume = resume
         self.export_dir = Path(export_dir) if export_dir is not None else None
-        self.runner = Runner(
+        self.runner = runner_factory(
             self._publish, max_rate=fps or 25.0, device=None if device == "auto" else device
         )
+        self.explorer_factory = explorer_factory
         self.snapshot: Any = None  # the newest Snapshot (plain data; for the screen and tests)
         self.seq = 0
-        self.running = False
+        self.status = Status.IDLE  # the runner's, from the newest Published
+        self.message = ""
         self.ready: Ready | None = None
         self.last_failure: Failed | None = None
         self.notices: list[str] = []  # every Notice and Failed message, for tests
@@ -123,17 +134,17 @@ class PlaygroundApp(App[None]):
         self.runner.start()
         if self.resume:
             self.session_file = self.resume
-            self.submit(Resume(self.resume))
+            self.submit(Open(self.resume))
         elif self.preset is not None:
             self.submit(Load(self.preset, self.overrides))
-        elif self.autosave is not None and (info := read_autosave(self.autosave)) is not None:
+        elif self.autosave is not None and (info := read_sidecar(self.autosave)) is not None:
             self.push_screen(ResumeOffer(info), self._answer_offer)
         else:
             self.push_screen(PresetPicker(), self._first_preset)
 
     def _answer_offer(self, resume: bool | None) -> None:
         if resume and self.autosave is not None:
-            self.submit(Resume(str(self.autosave)))
+            self.submit(Open(str(self.autosave)))
         else:
             self.push_screen(PresetPicker(), self._first_preset)
 
@@ -151,26 +162,32 @@ class PlaygroundApp(App[None]):
     async def on_unmount(self) -> None:
         # Stop jumps the queue; the autosave runs on the runner thread after the command
         # in hand, so quitting stays quick with a thousand commands still queued
-        on_exit = None if self.autosave is None else saver(self.autosave, sidecar=True)
-        self.runner.stop(on_exit=on_exit)
+        self.runner.stop(autosave=self.autosave)
+
+    @property
+    def running(self) -> bool:
+        return self.status is Status.RUNNING
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
-        ev = message.event
+        ev: Published = message.event
         if not self.attached:
             return
-        prev = self.snapshot
-        self.snapshot, self.seq, self.running = ev.snapshot, ev.seq, ev.running
-        self.main.apply_snapshot(ev.snapshot, ev.running)
-        s = ev.snapshot
-        if s.status != getattr(prev, "status", None) and s.status in ("diverged", "converged"):
-            severity = "error" if s.status == "diverged" else "information"
-            hint = "  (u: undo to the last finite state)" if s.status == "diverged" else ""
+        before = self.status
+        self.snapshot, self.seq, self.status, self.message = (
+            ev.snapshot,
+            ev.seq,
+            ev.status,
+            ev.message,
+        )
+        self.main.apply(ev)
+        if ev.status != before and ev.status in (Status.DIVERGED, Status.CONVERGED):
+            diverged = ev.status is Status.DIVERGED
             self.notify(
-                f"{s.message}{hint}",
-                title=s.status,
-                severity=severity,
-                timeout=8 if s.status == "diverged" else 4,
+                ev.message,
+                title=str(ev.status),
+                severity="error" if diverged else "information",
+                timeout=8 if diverged else 4,
                 markup=False,
             )
 
@@ -192,7 +209,7 @@ class PlaygroundApp(App[None]):
             self.notices.append(ev.message)
             if ev.command == "Configure":
                 self.main.show_field_error(ev.message)
-            elif ev.command in ("Load", "Resume") and self.snapshot is None:
+            elif ev.command in ("Load", "Open") and self.snapshot is None:
                 self.main.show_loading(f"{ev.message}\n\npress p to choose a preset")
             self.can_recover = ev.device_failed
             hint = "t: details, c: continue on the CPU" if ev.device_failed else "t: details"
@@ -203,8 +220,8 @@ class PlaygroundApp(App[None]):
                 timeout=8,
                 markup=False,
             )
-        elif isinstance(ev, Result) and isinstance(ev.value, Saved):
-            self._saved(ev.value)
+        elif isinstance(ev, Saved):
+            self._saved(ev)
 
     # --- actions that leave the main screen ------------------------------------------
 
@@ -251,7 +268,7 @@ class PlaygroundApp(App[None]):
     def _save_to(self, path: str | None) -> None:
         if path:
             self.session_file = path
-            self.submit(Call(saver(Path(path).expanduser().absolute()), "save"))
+            self.submit(Save(str(Path(path).expanduser().absolute())))
 
     def _saved(self, saved: Saved) -> None:
         if saved.error:
@@ -264,13 +281,13 @@ class PlaygroundApp(App[None]):
     def action_open(self) -> None:
         preset = self.snapshot.preset if self.snapshot is not None else self.preset or "session"
         default = self.session_file or f"./{file_stem(preset)}.npz"
-        prompt = PathPrompt("Open a saved session (replaces this one)", default, "open")
+        prompt = PathPrompt("Open a saved session (u returns to this one)", default, "open")
         self.push_screen(prompt, self._open)
 
     def _open(self, path: str | None) -> None:
         if path:
             self.session_file = path
-            self.submit(Resume(str(Path(path).expanduser().absolute())))
+            self.submit(Open(str(Path(path).expanduser().absolute())))
 
     def action_grad(self) -> None:
         try:
@@ -278,7 +295,7 @@ class PlaygroundApp(App[None]):
         except ImportError:
             self.notify("the autograd explorer is not available", severity="warning")
             return
-        self.push_screen(GradScreen())
+        self.push_screen(GradScreen(self.explorer_factory))
 
     def action_recover(self) -> None:
         if not self.can_recover:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from playground.runner import Event, Published
+from playground.protocol import Event, Published
 
 
 class RunnerEvent(Message):

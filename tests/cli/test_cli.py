@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from playground.cli.main import main
-from playground.training.presets import preset_paths
+from playground.training.catalog import preset_paths
 
 
 def json_lines(text: str) -> tuple[list[dict], dict]:

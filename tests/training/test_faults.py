@@ -14,21 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-import playground.training.session as session_module
-from playground.runner import (
-    Act,
-    Call,
-    Configure,
-    Event,
-    Failed,
-    Load,
-    Published,
-    Run,
-    Runner,
-)
+import playground.training.steps as steps_module
+from playground.protocol import Act, Call, Configure, Event, Failed, Load, Published, Run
+from playground.runner import Runner
 from playground.training.presets import find_preset
+from playground.training.runs import StopReason
 from playground.training.session import Session
-from playground.training.state import restore, take
 
 
 class Events:
@@ -88,12 +79,13 @@ class _Boom(torch.autograd.Function):
 
 class Injector:
     """Patches the session's loss so that the backward of its N-th call (from when it is
-    armed) raises. Arming happens on the runner thread, through a Call."""
+    armed) raises. Arming happens on the runner thread, through a Call (outside the
+    session's transaction: the counters here are the test's, not the session's)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
         self.fail_at: int | None = None
-        original = session_module.compute_loss
+        original = steps_module.compute_loss
 
         def loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             value = original(name, out, y)
@@ -102,7 +94,7 @@ class Injector:
                 return _Boom.apply(value)
             return value
 
-        monkeypatch.setattr(session_module, "compute_loss", loss)
+        monkeypatch.setattr(steps_module, "compute_loss", loss)
 
     def arm(self, nth: int) -> Call:
         def fn(_s: Any) -> None:
@@ -117,19 +109,19 @@ def _state(snap: Any) -> dict[str, Any]:
         "step": snap.step,
         "epoch": snap.epoch,
         "backward_total": snap.backward_total,
-        "status": snap.status,
-        "last_loss": snap.last_loss,
-        "lr": snap.lr,
+        "batch": snap.batch,
+        "batch_loss": snap.batch_loss,
+        "config": snap.config,
         "model": snap.model,
-        "accumulate": snap.accumulate,
         "log": tuple(snap.log),
         "undo_depth": snap.undo_depth,
+        "redo_depth": snap.redo_depth,
         "history": tuple(np.asarray(a).tobytes() for a in _hist(snap)),
     }
     for p in snap.params:
         out[f"{p.name}.value"] = np.asarray(p.value).tobytes()
         out[f"{p.name}.grad"] = None if p.grad is None else np.asarray(p.grad).tobytes()
-        out[f"{p.name}.count"] = p.backward_count
+        out[f"{p.name}.count"] = p.backwards_since_zero
         out[f"{p.name}.delta"] = (
             None if p.last_delta is None else np.asarray(p.last_delta).tobytes()
         )
@@ -233,7 +225,7 @@ def test_exception_during_a_run_leaves_a_consistent_state(
     ev.next(Failed)
     final = ev.settle()
     snap = final.snapshot
-    assert not final.running
+    assert not final.running and final.status == "paused"
 
     ref = Session(find_preset("five-points"), device="cpu", accumulate=2)
     ref.train_step()
@@ -241,8 +233,6 @@ def test_exception_during_a_run_leaves_a_consistent_state(
         ref.run(snap.step - 1)
     want = ref.snapshot()
     problems = []
-    if snap.status == "running":
-        problems.append("status is still 'running' after the run failed")
     if snap.backward_total != want.backward_total:
         problems.append(f"backward_total {snap.backward_total} != {want.backward_total}")
     if len(snap.history.loss) != len(want.history.loss):
@@ -255,27 +245,30 @@ def test_exception_during_a_run_leaves_a_consistent_state(
             p.grad is not None and not np.array_equal(got.grad, p.grad)
         ):
             problems.append(f"{p.name}.grad is not that of step {snap.step}")
-        if got.backward_count != p.backward_count:
-            problems.append(f"{p.name} backward count {got.backward_count} != {p.backward_count}")
+        if got.backwards_since_zero != p.backwards_since_zero:
+            problems.append(
+                f"{p.name} backward count {got.backwards_since_zero} != {p.backwards_since_zero}"
+            )
     assert not problems, f"after a fault at step {snap.step} of a run: {problems}"
 
 
-def test_the_session_alone_is_not_transactional_the_checkpoint_is(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Without the runner, a crash inside train_step may leave part of the step done (the
-    Session makes no promise); a checkpoint taken before - what the runner does for every
-    command - puts everything back."""
+def test_every_session_action_is_a_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the runner too: a crash inside train_step part-way through (after its first
+    micro-batch) leaves nothing of the step behind, and a state taken before (the one
+    shape undo, save and recovery use) puts everything back as well."""
     inject = Injector(monkeypatch)
     s = Session(find_preset("five-points"), device="cpu", accumulate=2)
     s.train_step()
     s.backward()
     snap_before = s.snapshot()
-    cp = take(s)
+    state = s.state()
     inject.fail_at = inject.calls + 2
     with pytest.raises(RuntimeError, match="injected failure"):
         s.train_step()
-    restore(s, cp)
+    _same(snap_before, s.snapshot())
+    s.train_step()
+    s.restore(state)
+    s.undo_stack.pop()  # the train step's entry: the stacks are not part of a state
     _same(snap_before, s.snapshot())
     inject.fail_at = None
     s.train_step()
@@ -298,20 +291,21 @@ def test_nan_loss_mid_run_pauses_as_diverged_and_undo_returns_to_finite(
     done = ev.settle(timeout=60)
     snap = done.snapshot
     assert not done.running
-    assert snap.status == "diverged"
-    assert snap.diverged_at is not None and "diverged" in snap.message
+    assert done.status == "diverged"
+    assert f"diverged at step {snap.step}" in done.message
     assert snap.step < 5000
     losses = snap.history.loss
     assert np.isfinite(losses[:-1]).all() and not np.isfinite(losses[-1])
 
     r.submit(Act("undo"))
-    back = ev.next(Published).snapshot
+    undone = ev.next(Published)
+    back = undone.snapshot
     for p in back.params:
         assert np.isfinite(p.value).all(), p.name
     assert back.train_loss is not None and math.isfinite(back.train_loss)
     assert np.isfinite(back.history.loss).all()
     assert back.step < snap.step
-    assert back.status != "diverged"
+    assert undone.status != "diverged"
 
 
 def test_nan_loss_in_session_run_is_reported_not_raised() -> None:
@@ -319,7 +313,7 @@ def test_nan_loss_in_session_run_is_reported_not_raised() -> None:
     s = Session(find_preset("five-points"), device="cpu", lr=0.5)
     result = s.run(5000)
     assert result.reason == "diverged"
-    assert s.status == "diverged"
+    assert result.reason is StopReason.DIVERGED
     assert s.undo()
     assert all(torch.isfinite(p).all() for p in s.model.params.values())
 
@@ -366,7 +360,7 @@ def test_bad_configure_publishes_failed_and_keeps_the_old_setting(
     r.submit(Act("backward"))
     r.submit(Act("step"))
     snap = ev.settle().snapshot
-    assert snap.lr == 0.001
+    assert snap.config.lr == 0.001
     assert snap.model == before.snapshot.model
     for p in snap.params:
         expected = -np.float32(0.001) * np.asarray(p.grad)

@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from playground.training.presets import PresetError, load_preset, preset_infos, preset_paths
+from playground.training.catalog import PresetError, preset_infos, preset_paths
+from playground.training.presets import load_preset
 
 FUZZ = settings(
     max_examples=500,
@@ -330,7 +331,8 @@ _HUGE = r"""
 import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 from pathlib import Path
-from playground.training.presets import PresetError, load_preset
+from playground.training.catalog import PresetError
+from playground.training.presets import load_preset
 results = {}
 for i, text in enumerate(json.loads(sys.argv[1])):
     path = Path(sys.argv[2]) / f"huge{i}.toml"

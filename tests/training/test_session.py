@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from playground.training.devices import DeviceError, resolve_device
+from playground.training.runs import describe
 from playground.training.session import ActionError, Session
 
 # --- helpers ----------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def test_shallow_linear_converges_and_recovers_the_true_parameters(make_session)
     assert result.reason == "converged"
     assert result.loss < 1e-5
     snap = s.snapshot()
-    assert snap.status == "converged"
+    assert result.step == snap.step
     truth = snap.true_params
     np.testing.assert_allclose(snap.param("w").value, truth["w"], atol=1e-2)
     np.testing.assert_allclose(snap.param("b").value, truth["b"], atol=1e-2)
@@ -236,7 +237,7 @@ def test_backward_without_zeroing_adds_the_same_gradient_each_time(make_session,
             np.testing.assert_allclose(
                 snap.param(n).grad, k * g.numpy(), rtol=1e-6, atol=1e-6 * float(g.abs().max())
             )
-            assert snap.param(n).backward_count == k
+            assert snap.param(n).backwards_since_zero == k
     assert s.forward() == loss1  # forward alone leaves .grad alone
     np.testing.assert_allclose(s.snapshot().param(next(iter(g1))).grad, 3 * next(iter(g1.values())))
 
@@ -249,12 +250,12 @@ def test_zero_grad_clears_to_zeros_or_to_none(make_session, name):
     s.zero_grad()
     for p in s.snapshot().params:
         assert p.grad is not None and not p.grad.any()
-        assert p.backward_count == 0
+        assert p.backwards_since_zero == 0
     s.backward()
     s.zero_grad(set_to_none=True)
     for p in s.snapshot().params:
         assert p.grad is None
-        assert p.backward_count == 0
+        assert p.backwards_since_zero == 0
     with pytest.raises(ActionError):
         s.step()  # nothing to step with
 
@@ -281,7 +282,7 @@ def test_k_micro_batches_scaled_by_1_over_k_sum_to_the_full_batch_gradient(make_
     snap = s.snapshot()
     for n, g in expected.items():
         np.testing.assert_allclose(snap.param(n).grad, g.numpy(), rtol=1e-6, atol=1e-6)
-        assert snap.param(n).backward_count == 4
+        assert snap.param(n).backwards_since_zero == 4
 
 
 def test_micro_batches_of_the_softmax_exercise_sum_to_the_80_sample_gradient(make_session):
@@ -325,7 +326,7 @@ def test_a_train_step_with_accumulation_is_one_update_with_the_80_sample_gradien
     assert snap.step == 1
     for n, g in expected.items():
         np.testing.assert_allclose(snap.param(n).value, (start[n] - lr * g).numpy(), atol=1e-6)
-        assert snap.param(n).backward_count == 4
+        assert snap.param(n).backwards_since_zero == 4
 
 
 # --- step and the optimizers ----------------------------------------------------------
@@ -471,6 +472,8 @@ def test_undo_of_step_and_run(make_session):
     assert_values_equal(s, after_step)
     assert s.undo()
     assert_values_equal(s, start)
+    assert s.undo()  # the backward is an undo entry of its own (values unchanged by it)
+    assert_values_equal(s, start)
     assert not s.undo()
 
 
@@ -549,7 +552,7 @@ def test_run_stops_at_the_first_step_whose_loss_reaches_until_loss(make_session,
     snap = s.snapshot()
     np.testing.assert_allclose(snap.param("weight").value, w.numpy(), rtol=1e-6)
     np.testing.assert_allclose(snap.param("bias").value, b.numpy(), rtol=1e-6)
-    assert snap.status == "converged" and snap.step == stop
+    assert result.reason == "converged" and snap.step == stop
 
 
 def test_run_stops_at_the_first_non_finite_loss_and_undo_returns_to_finite_values(
@@ -567,10 +570,8 @@ def test_run_stops_at_the_first_non_finite_loss_and_undo_returns_to_finite_value
     assert result.reason == "diverged"
     n = first_bad + 1
     assert result.steps == n
-    snap = s.snapshot()
-    assert snap.status == "diverged"
-    assert f"diverged at step {n}" in snap.message
-    assert snap.diverged_at == n
+    assert f"diverged at step {n}" in describe(result)
+    assert s.snapshot().step == n
     assert s.undo()
     snap = s.snapshot()
     for p in snap.params:
@@ -708,4 +709,4 @@ def test_cuda_training_matches_the_cpu(presets, name):
     for pa, pb in zip(a.params, b.params, strict=True):
         np.testing.assert_allclose(pb.value, pa.value, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(pb.grad, pa.grad, rtol=1e-5, atol=1e-5)
-    assert b.last_loss == pytest.approx(a.last_loss, rel=1e-5, abs=1e-6)
+    assert b.batch_loss == pytest.approx(a.batch_loss, rel=1e-5, abs=1e-6)

@@ -12,8 +12,8 @@ import pytest
 from textual import events
 from textual.widgets import Input, Label
 
-from playground.runner import Configure
-from playground.ui import make_app
+from playground.protocol import Configure
+from playground.tui import make_app
 from playground.ui.messages import SnapshotReady
 from playground.ui.training.params_table import ParamsTable
 from tests.ui.helpers import LR, cell, five_point_grads, grad, value, wait_for, wait_seq
@@ -37,7 +37,7 @@ async def test_backward_accumulates_zero_grad_clears_step_moves() -> None:
         s = await wait_seq(pilot, 3)
         assert grad(s, "w") == pytest.approx(2 * gw, rel=1e-5)
         assert grad(s, "b") == pytest.approx(2 * gb, rel=1e-5)
-        assert s.param("w").backward_count == 2
+        assert s.param("w").backwards_since_zero == 2
         assert cell(app, "w", "count") == "x2 +="
         assert float(cell(app, "w", "grad")) == pytest.approx(2 * gw, rel=1e-4)
         # the closed-form gradient sits next to autograd's
@@ -94,7 +94,7 @@ async def test_run_then_pause_and_the_loss_plot_gets_points() -> None:
         assert str(app.screen.query_one("#btn-run").label) == "r pause"
         await pilot.press("r")
         s = await wait_for(pilot, lambda s: not app.running, what="paused")
-        assert s.status == "paused" and s.message.startswith("paused at step")
+        assert app.status == "paused" and app.message.startswith("paused at step")
         step = s.step
         await pilot.pause(0.3)
         assert app.snapshot.step == step, "a paused run stays paused"
@@ -111,7 +111,7 @@ async def test_run_to_convergence_shows_converged() -> None:
         app.submit(Configure({"until_loss": 2.0}))
         await wait_seq(pilot, 2)
         await pilot.press("r")
-        s = await wait_for(pilot, lambda s: s.status == "converged", what="converged")
+        s = await wait_for(pilot, lambda s: app.status == "converged", what="converged")
         assert s.train_loss is not None and s.step < 100
         assert "converged" in str(app.screen.query_one("#status").render())
 
@@ -128,7 +128,7 @@ async def test_bad_lr_shows_an_error_and_keeps_the_old_lr(bad: str) -> None:
         await pilot.pause(0.2)
         error = str(app.screen.query_one("#err-lr", Label).render())
         assert error, "the error is shown next to the field"
-        assert app.snapshot.lr == LR and app.seq == 1, "nothing was sent, the old lr stays"
+        assert app.snapshot.config.lr == LR and app.seq == 1, "nothing was sent, the old lr stays"
         # letters typed into the input went to the input, not to the b/s/... keys
         assert field.value == bad and app.snapshot.backward_total == 0
         # escape goes back to the main view
@@ -146,7 +146,7 @@ async def test_a_good_lr_keeps_the_training_state() -> None:
         field.focus()
         field.value = ""
         await pilot.press(*"0.0005", "enter")
-        s = await wait_for(pilot, lambda s: s.lr == 0.0005, what="lr changed")
+        s = await wait_for(pilot, lambda s: s.config.lr == 0.0005, what="lr changed")
         assert s.step == before.step == 2
         assert value(s, "w") == value(before, "w")
         assert str(app.screen.query_one("#err-lr", Label).render()) == ""
@@ -164,7 +164,7 @@ async def test_runner_failure_lands_on_the_field_and_the_app_goes_on() -> None:
         assert app.last_failure.command == "Configure"
         assert "batch_size" in app.last_failure.message
         assert str(app.screen.query_one("#err-batch_size", Label).render())
-        assert app.snapshot.batch_size == 0
+        assert app.snapshot.config.batch_size == 0
         await pilot.press("escape", "t")
         await pilot.pause(0.1)
         assert type(app.screen).__name__ == "ErrorScreen"
@@ -189,6 +189,7 @@ async def test_loading_another_preset_changes_table_and_plots() -> None:
         assert [str(k.value) for k in table.rows] == [p.name for p in s.params]
         assert [p.name for p in s.params] != ["w", "b"]
         assert s.step == 0 and len(s.history) == 0, "loading starts afresh"
+        assert s.undo_label == "load noisy-line", "and can be taken back"
         assert app.screen.query_one("#loss")._snapshot.preset == "noisy-line"
         assert app.screen.query_one("#fit")._snapshot.preset == "noisy-line"
 
@@ -200,15 +201,15 @@ async def test_divergence_pauses_shows_it_and_undo_returns() -> None:
         app.submit(Configure({"lr": 5.0, "max_steps": 100_000}))
         await wait_seq(pilot, 2)
         await pilot.press("r")
-        s = await wait_for(pilot, lambda s: s.status == "diverged", what="diverged")
+        s = await wait_for(pilot, lambda s: app.status == "diverged", what="diverged")
         assert not app.running
-        assert s.message == f"diverged at step {s.diverged_at} (lr too large?)"
+        assert app.message.startswith(f"diverged at step {s.step} (lr too large?)")
         bar = str(app.screen.query_one("#status").render())
         assert "diverged at step" in bar
         assert app.screen.query_one("#status").has_class("-diverged")
         assert any("diverged" in n.message for n in app._notifications)
         await pilot.press("u")
-        s = await wait_for(pilot, lambda s: s.status == "idle", what="undone")
+        s = await wait_for(pilot, lambda s: app.status == "idle", what="undone")
         assert all(np.isfinite(p.value).all() for p in s.params)
 
 

@@ -23,12 +23,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from playground.paths import autosave_path
-from playground.runner import Act, Call
-from playground.ui import make_app
+from playground.protocol import Act, Call
+from playground.training.sidecar import read_sidecar
+from playground.tui import make_app
 from playground.ui.app import PlaygroundApp
 from playground.ui.dialogs.path_prompt import PathPrompt
 from playground.ui.dialogs.resume_offer import ResumeOffer
-from playground.ui.session_files import read_autosave
 from tests.ui.helpers import wait_for, wait_seq
 
 OVERRIDES = {"momentum": 0.9, "batch_size": 32}  # optimizer state and a data cursor to restore
@@ -122,7 +122,7 @@ async def test_ctrl_s_then_resume_continues_with_the_same_numbers(tmp_path: Path
     resumed = make_app(device="cpu", resume=str(target))
     async with running(resumed, (120, 40)) as pilot:
         s = await wait_for(pilot, lambda s: s.step == 2, what="the resumed session")
-        assert s.param("weight").backward_count == 2  # the train step's backward, then b
+        assert s.param("weight").backwards_since_zero == 2  # the train step's backward, then b
         seq = resumed.seq
         await pilot.press("b", "s", "n")
         s = await wait_seq(pilot, seq + 3)
@@ -183,7 +183,7 @@ async def test_ctrl_o_refuses_a_pickle_and_keeps_the_session(tmp_path: Path) -> 
         before = await wait_seq(pilot, 3)
         await answer_prompt(pilot, "ctrl+o", str(evil))
         await wait_notice(pilot, "pickle")
-        assert app.last_failure is not None and app.last_failure.command == "Resume"
+        assert app.last_failure is not None and app.last_failure.command == "Open"
         assert "SessionFileError" in app.last_failure.message
         assert "evil.npz" in app.last_failure.message
         s = await wait_seq(pilot, 4)  # the unchanged session is published again
@@ -208,7 +208,8 @@ async def test_ctrl_o_opens_a_saved_session(tmp_path: Path) -> None:
         await answer_prompt(pilot, "ctrl+o", "five.npz")  # relative to the working folder
         s = await wait_for(pilot, lambda s: s.preset == "five-points", what="opened")
         assert s.step == 5
-        assert await wait_notice(pilot, "resumed") == f"resumed {path} at step 5"
+        notice = await wait_notice(pilot, "resumed")
+        assert notice == f"resumed {path} at step 5 (u returns to the session you had)"
 
 
 async def test_quit_autosaves_and_the_next_start_offers_to_resume(state_home: Path) -> None:
@@ -221,7 +222,7 @@ async def test_quit_autosaves_and_the_next_start_offers_to_resume(state_home: Pa
         await pilot.press("n", "n", "n")
         quitting = await wait_seq(pilot, 4)
         await pilot.press("q")
-    info = read_autosave(autosave_path())
+    info = read_sidecar(autosave_path())
     assert info is not None and (info.preset, info.step) == ("five-points", 3)
 
     again = make_app(device="cpu", autosave=True)
@@ -319,7 +320,8 @@ def test_the_runner_resume_command(tmp_path: Path) -> None:
     name and leaves the session in place; queued commands act on the resumed session."""
     import queue
 
-    from playground.runner import Failed, Notice, Published, Resume, Runner
+    from playground.protocol import Failed, Notice, Open, Published
+    from playground.runner import Runner
     from playground.training.persist import save_session
 
     saved = engine_session("five-points")
@@ -330,8 +332,8 @@ def test_the_runner_resume_command(tmp_path: Path) -> None:
     runner = Runner(events.put, device="cpu")
     runner.start()
     try:
-        runner.submit(Resume(str(path)))
-        runner.submit(Resume(str(tmp_path / "bad.npz")))
+        runner.submit(Open(str(path)))
+        runner.submit(Open(str(tmp_path / "bad.npz")))
         runner.submit(Act("train_step"))
         seen: list[Any] = []
         while sum(isinstance(e, Published) for e in seen) < 3:
@@ -342,5 +344,5 @@ def test_the_runner_resume_command(tmp_path: Path) -> None:
     assert steps == [1, 1, 2]
     assert any(isinstance(e, Notice) and e.message == f"resumed {path} at step 1" for e in seen)
     failed = [e for e in seen if isinstance(e, Failed)]
-    assert len(failed) == 1 and failed[0].command == "Resume"
+    assert len(failed) == 1 and failed[0].command == "Open"
     assert "bad.npz" in failed[0].message

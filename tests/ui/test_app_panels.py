@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from playground.runner import Failed
-from playground.ui import make_app
+from playground.protocol import Failed, Published, Status
+from playground.tui import make_app
 from playground.ui.messages import RunnerEvent
 from playground.ui.training.params_table import ParamsTable
 from tests.ui.helpers import cell, value, wait_for, wait_seq
@@ -132,8 +132,9 @@ async def test_settings_follow_snapshots_without_sending_them_back() -> None:
     app = make_app("five-points", device="cpu")
     async with app.run_test(size=(120, 40)) as pilot:
         s = await wait_seq(pilot, 1)
-        app.main.apply_snapshot(dataclasses.replace(s, loss_name="sse", model="linear"), False)
-        app.main.apply_snapshot(s, False)
+        other = dataclasses.replace(s.config, loss="sse", model="linear")
+        app.main.apply(Published(dataclasses.replace(s, config=other), 1, Status.IDLE))
+        app.main.apply(Published(s, 1, Status.IDLE))
         await pilot.pause(0.3)
         assert app.seq == 1 and app.runner.applied == 1
         assert app.snapshot.loss_name == "mse"
@@ -145,8 +146,11 @@ async def test_choosing_an_optimizer_with_the_keyboard_rebuilds_with_it() -> Non
         await wait_seq(pilot, 1)
         app.screen.query_one("#set-optimizer").focus()
         await pilot.press("enter", "down", "enter")  # gd, sgd, [adam]
+        await pilot.pause(0.1)
+        assert type(app.screen).__name__ == "ConfirmScreen", "a restart is asked first"
+        await pilot.press("y")
         s = await wait_for(pilot, lambda s: "Adam" in s.optimizer.name, what="adam")
-        assert s.lr == 0.5, "the other settings stay"
+        assert s.config.lr == 0.5, "the other settings stay"
 
 
 async def test_the_code_panel_follows_the_newest_entry() -> None:

@@ -69,7 +69,7 @@ async def test_regression_draws_data_model_true_and_least_squares_lines() -> Non
 
 async def test_classifier_draws_the_decision_regions_and_the_classes() -> None:
     base = snapshot("noisy-line", steps=1)
-    snap = dataclasses.replace(base, task="classification", fit=half_plane_fit(), accuracy=1.0)
+    snap = dataclasses.replace(base, task="classification", fit=half_plane_fit(), train_accuracy=1.0)
     app = FitApp()
     async with app.run_test(size=SIZE) as pilot:
         plot = app.query_one(FitPlot)
@@ -88,7 +88,7 @@ async def test_classifier_draws_the_decision_regions_and_the_classes() -> None:
         assert c0[0] == [-2.0, -1.0, -1.5] and c1[0] == [1.0, 2.0]
         assert c0[2] != c1[2]
         text = plot.render().plain
-        assert "accuracy 100.0%" in text
+        assert "train acc 100.0%" in text
         # every canvas row is shaded: no blank row that would read as a boundary
         rows = text.splitlines()
         top = next(i for i, r in enumerate(rows) if "┌" in r)

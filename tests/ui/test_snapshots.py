@@ -11,7 +11,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from playground.ui import make_app
+from playground.tui import make_app
 from playground.ui.app import PlaygroundApp
 
 

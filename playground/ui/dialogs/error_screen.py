@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from playground.runner import Failed
+from playground.protocol import Failed
 
 
 class ErrorScreen(ModalScreen[None]):

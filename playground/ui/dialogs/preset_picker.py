@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from playground.training.presets import PresetError, PresetInfo, preset_infos
+from playground.training.catalog import PresetError, PresetInfo, preset_infos
 
 
 def _prompt(info: PresetInfo) -> Content:

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-from playground.ui.session_files import AutosaveInfo
+from playground.training.sidecar import AutosaveInfo
 
 
 class ResumeOffer(ModalScreen[bool]):

@@ -284,8 +284,8 @@ class FitPlot(FastPlotextPlot):
 
 def _title_parts(snapshot: Snapshot) -> list[str]:
     parts: list[str] = []
-    if snapshot.task == "classification" and snapshot.accuracy is not None:
-        parts.append(f"accuracy {snapshot.accuracy:.1%}")
+    if snapshot.task == "classification" and snapshot.train_accuracy is not None:
+        parts.append(f"train acc {snapshot.train_accuracy:.1%}")
     if snapshot.train_loss is not None:
         parts.append(f"train loss {snapshot.train_loss:.4g}")
     parts.append(f"step {snapshot.step}")

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select
 
-from playground.training.presets import LOSSES, MODELS, OPTIMIZERS, TrainConfig
+from playground.training.config import KINDS, SETTINGS, USER_SETTINGS, TrainConfig
 
 if TYPE_CHECKING:
     from playground.training.snapshot import Snapshot
@@ -32,18 +32,9 @@ class Field:
     kind: type  # float or int for inputs, str for selects
 
 
-FIELDS = (
-    Field("model", "model", str),
-    Field("loss", "loss", str),
-    Field("optimizer", "optimizer", str),
-    Field("lr", "lr", float),
-    Field("momentum", "momentum", float),
-    Field("batch_size", "batch (0=all)", int),
-    Field("accumulate", "accum. K", int),
-    Field("seed", "seed", int),
-    Field("device", "device", str),
-)
-CHOICES = {"model": MODELS, "loss": LOSSES, "optimizer": OPTIMIZERS}
+# the form's fields, from the settings' own declarations (config.SETTINGS)
+FIELDS = tuple(Field(n, SETTINGS[n].label, KINDS[n]) for n in USER_SETTINGS)
+CHOICES = {n: SETTINGS[n].choices for n in USER_SETTINGS if SETTINGS[n].choices}
 
 
 def parse(field: Field, text: str) -> tuple[Any, str | None]:
@@ -75,20 +66,12 @@ class FieldValidator(Validator):
 
 
 def values_of(s: Snapshot) -> dict[str, Any]:
-    """The settings in force, as the form shows them."""
-    opt = s.optimizer.name
-    optimizer = "gd" if opt.startswith("gd") else opt.rsplit(".", 1)[-1].lower()
-    return {
-        "model": s.model,
-        "loss": s.loss_name,
-        "optimizer": optimizer,
-        "lr": s.lr,
-        "momentum": float(s.optimizer.hyper.get("momentum", 0.0)),
-        "batch_size": s.batch_size,
-        "accumulate": s.accumulate,
-        "seed": s.seed,
-        "device": s.device.split()[0],
-    }
+    """The settings in force, as the form shows them (the device as resolved: "cpu",
+    not "auto"). Settings the optimizer does not use (momentum with Adam) keep their
+    value: they are back in force when the optimizer is."""
+    values = {f.name: getattr(s.config, f.name) for f in FIELDS}
+    values["device"] = s.device.split()[0]
+    return values
 
 
 class Hyperparams(Grid):
@@ -171,6 +154,20 @@ class Hyperparams(Grid):
     def clear_error(self, name: str) -> None:
         self.query_one(f"#err-{name}", Label).update("")
         self.query_one(f"#set-{name}").remove_class("-bad")
+
+    def show_in_force(self, names: tuple[str, ...]) -> None:
+        """Put these fields back to the values in force (a change the user took back)."""
+        for name in names:
+            widget = self.query_one(f"#set-{name}")
+            value = self._shown.get(name)
+            if value is None:
+                continue
+            if isinstance(widget, Select):
+                with widget.prevent(Select.Changed):
+                    widget.value = value
+            elif isinstance(widget, Input):
+                widget.value = f"{value:g}" if isinstance(value, float) else str(value)
+            self.clear_error(name)
 
     def show_failure(self, message: str) -> str | None:
         """Put a runner error ('ValueError: lr: ...') next to its field; the field name."""

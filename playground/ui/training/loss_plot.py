@@ -280,7 +280,7 @@ class LossPlot(FastPlotextPlot):
             h.loss[-1:].tobytes(),
             len(h.val_loss),
             h.val_loss[-1:].tobytes(),
-            snapshot.diverged_at,
+            snapshot.val_loss,
             snapshot.step,
         )
 
@@ -364,23 +364,18 @@ class LossPlot(FastPlotextPlot):
 
     def _mark_divergence(self, snapshot: Snapshot, y_top: float) -> int:
         """Mark what the curves cannot show: a vertical line where the loss first stopped
-        being finite (or where the session says it diverged), and a ``!`` on the top edge
-        at the inf/NaN evaluations. Returns the number of points plotted."""
+        being finite, and a ``!`` on the top edge at the inf/NaN evaluations. Returns the
+        number of points plotted."""
         h = snapshot.history
         bad = nonfinite_x(None, h.loss, self.size.width)
-        at: float | None = float(bad[0]) if len(bad) else None
-        if at is None and snapshot.diverged_at is not None:
-            # diverged_at counts optimizer steps; the history is indexed by evaluation
-            before = np.flatnonzero(h.step < snapshot.diverged_at)
-            at = float(before[-1]) if len(before) else 0.0
-        if at is None:
+        if not len(bad):
             return 0
+        at = float(bad[0])
         colour = self._colour("error")
         self.plt.vline(at, color=colour)
-        if len(bad):
-            self.plt.scatter(
-                bad.tolist(), [y_top] * len(bad), marker="!", label="inf/NaN", color=colour
-            )
+        self.plt.scatter(
+            bad.tolist(), [y_top] * len(bad), marker="!", label="inf/NaN", color=colour
+        )
         return len(bad)
 
     def _axes(self, snapshot: Snapshot, n: int, y_lo: float, y_hi: float) -> None:
@@ -401,21 +396,24 @@ class LossPlot(FastPlotextPlot):
 
 
 def _title_parts(snapshot: Snapshot, log_scale: bool) -> list[str]:
-    """Title pieces, most important first (the tail is dropped on a narrow plot)."""
+    """Title pieces, most important first (the tail is dropped on a narrow plot). The
+    curve is the batch loss; the title says so, and names the validation loss, which is
+    the whole validation set at the current parameters (the status bar's number)."""
     h = snapshot.history
     loss = h.loss
-    parts = [f"loss {float(loss[-1]):.4g}"]
-    if len(h.val_loss):
-        parts.append(f"val {float(h.val_loss[-1]):.4g}")
-    if snapshot.diverged_at is not None:
-        parts.append(f"diverged at step {snapshot.diverged_at}")
+    parts = [f"batch loss {snapshot.batch_loss:.4g}" if snapshot.batch_loss is not None else ""]
+    if snapshot.val_loss is not None:
+        parts.append(f"val loss {snapshot.val_loss:.4g}")
+    bad = np.flatnonzero(~np.isfinite(loss))
+    if len(bad):
+        parts.append(f"not finite from step {int(h.step[bad[0]])}")
     else:
         parts.append(f"step {snapshot.step}")
-    hidden = int(np.count_nonzero(~np.isfinite(loss)))
+    hidden = len(bad)
     if log_scale:
         hidden += int(np.count_nonzero(loss <= 0))
     if hidden:
         parts.append(f"{hidden} not drawn")
     if log_scale:
         parts.append("log")
-    return parts
+    return [p for p in parts if p]

@@ -22,7 +22,9 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static, Tab, Tabs
 
-from playground.runner import Act, Configure, Run
+from playground.protocol import Act, Configure, Published, Run
+from playground.training.config import REBUILD, effect_of
+from playground.ui.dialogs.confirm import ConfirmScreen
 from playground.ui.training.code_panel import CodePanel
 from playground.ui.training.hyperparams import Hyperparams
 from playground.ui.training.optimizer_panel import OptimizerPanel
@@ -93,6 +95,7 @@ class MainScreen(Screen[None]):
         Binding("n", "act('train_step')", "train step", show=False),
         Binding("r", "run", "run/pause", show=False),
         Binding("u", "act('undo')", "undo", show=False),
+        Binding("ctrl+y", "act('redo')", "redo", show=False),
         Binding("ctrl+r", "act('reset')", "reset", show=False),
         Binding("p", "app.presets", "presets"),
         Binding("l", "log_scale", "log"),
@@ -197,7 +200,7 @@ class MainScreen(Screen[None]):
         if self.snapshot is None:
             self.query_one(StatusBar).show_text(text.splitlines()[0])
 
-    def apply_snapshot(self, s: Snapshot, running: bool) -> None:
+    def apply(self, published: Published) -> None:
         """Hand a new snapshot to each panel; each redraws only what changed.
 
         While a run goes on, snapshots come up to ~25 times a second and every redraw
@@ -205,6 +208,7 @@ class MainScreen(Screen[None]):
         lower rate (``RUN_INTERVALS``). Single actions, the first snapshot of a run and
         the one that ends it are drawn in full at once.
         """
+        s, running = published.snapshot, published.running
         first = self.snapshot is None
         prev, self.snapshot = self.snapshot, s
         if first:
@@ -231,7 +235,7 @@ class MainScreen(Screen[None]):
             return True
 
         if ready("status"):
-            w.status.update_snapshot(s, running)
+            w.status.update_snapshot(s, published.status, published.message)
         if ready("params"):
             w.table.update_snapshot(s)
             if w.tensors.display or w.table.expanded:
@@ -338,4 +342,25 @@ class MainScreen(Screen[None]):
 
     @on(Hyperparams.Changed)
     def _configure(self, event: Hyperparams.Changed) -> None:
-        self.app.submit(Configure(event.changes))  # type: ignore[attr-defined]
+        changes = event.changes
+        if effect_of(changes) != REBUILD:
+            self.app.submit(Configure(changes))  # type: ignore[attr-defined]
+            return
+        said = ", ".join(f"the {k} to {v}" for k, v in changes.items())
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.submit(Configure(changes))  # type: ignore[attr-defined]
+            else:
+                self.query_one(Hyperparams).show_in_force(tuple(changes))
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Changing {said} restarts training - y/n",
+                "The model starts again from the seed: parameters, loss history and code "
+                "start over (u takes it back). The other settings stay as they are.",
+                yes="change it and restart",
+                no="keep training as it is",
+            ),
+            answer,
+        )

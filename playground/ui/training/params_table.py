@@ -47,9 +47,9 @@ def grad_state(p: ParamView) -> str:
     """'none', 'zeroed', 'fresh' (one backward) or 'growing' (accumulating)."""
     if p.grad is None:
         return "none"
-    if p.backward_count == 0:
+    if p.backwards_since_zero == 0:
         return "zeroed"
-    return "fresh" if p.backward_count == 1 else "growing"
+    return "fresh" if p.backwards_since_zero == 1 else "growing"
 
 
 def count_label(p: ParamView) -> str:
@@ -58,7 +58,7 @@ def count_label(p: ParamView) -> str:
         return "None"
     if state == "zeroed":
         return "zeroed"
-    return f"x{p.backward_count}" + (" +=" if state == "growing" else "")
+    return f"x{p.backwards_since_zero}" + (" +=" if state == "growing" else "")
 
 
 def fmt_array(a: np.ndarray | None, shape: bool = True) -> str:

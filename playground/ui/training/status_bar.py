@@ -1,4 +1,5 @@
-"""The one-line status bar: state, step, epoch, lr, losses, accuracy and device."""
+"""The one-line status bar: the runner's state and message, step, epoch, the micro-batch,
+lr, train / validation loss and accuracy, and the device. Every number says what it is."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 if TYPE_CHECKING:
+    from playground.protocol import Status
     from playground.training.snapshot import Snapshot
 
 # How each state is spelled and coloured; the word is always there, so it reads without colour.
@@ -53,27 +55,27 @@ class StatusBar(Static):
         """A plain message before any snapshot exists (e.g. 'loading torch...')."""
         self._set(Content(text))
 
-    def update_snapshot(self, snapshot: Snapshot, running: bool) -> None:
+    def update_snapshot(self, snapshot: Snapshot, status: Status, message: str) -> None:
         s = snapshot
-        state = "running" if running else s.status
+        state = str(status)
         # (priority, text): when the line is too wide the highest numbers go first
         parts: list[tuple[int, Content]] = [
             (0, Content.styled(f" {state} ", STATE_STYLE.get(state, "")))
         ]
-        if s.message:
-            parts.append(
-                (1, Content.styled(s.message, "$error bold" if state == "diverged" else ""))
-            )
+        if message:
+            parts.append((1, Content.styled(message, "$error bold" if state == "diverged" else "")))
         parts.append((2, Content(f"step {s.step}")))
         parts.append((6, Content(f"epoch {s.epoch:.4g}")))
-        parts.append((5, Content(f"lr {s.lr:g}")))
-        parts.append((3, Content(f"loss {fmt(s.train_loss)}")))
+        if s.batch is not None and s.batch[1] > 1:
+            parts.append((6, Content(f"batch {s.batch[0]}/{s.batch[1]}")))
+        parts.append((5, Content(f"lr {s.config.lr:g}")))
+        parts.append((3, Content(f"train loss {fmt(s.train_loss)}")))
         if s.val_loss is not None:
-            parts.append((4, Content(f"val {fmt(s.val_loss)}")))
-        if s.accuracy is not None:
-            acc = f"acc {s.accuracy:.1%}"
+            parts.append((4, Content(f"val loss {fmt(s.val_loss)}")))
+        if s.train_accuracy is not None:
+            acc = f"train acc {s.train_accuracy:.1%}"
             if s.val_accuracy is not None:
-                acc += f" / {s.val_accuracy:.1%}"
+                acc += f" · val acc {s.val_accuracy:.1%}"
             parts.append((4, Content(acc)))
         parts.append((7, Content.styled(s.device, "$text-muted")))
         self.set_class(state == "diverged", "-diverged")

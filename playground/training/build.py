@@ -1,0 +1,166 @@
+"""What one build of a session makes from its preset and settings.
+
+A ``Build`` holds the objects that a rebuild (a new model, loss, optimizer, seed or
+preset, or a reset) replaces: the data on the device, the model, the optimizer, the loss
+histories, the transcript and the snapshot caches. Training states refer to their build,
+so undoing a rebuild puts the old objects back; a device move moves a build in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from playground.training.config import TrainConfig
+from playground.training.data import Dataset
+from playground.training.history import Recorder
+from playground.training.models import Model, build_model, n_outputs_for
+from playground.training.presets import Preset
+from playground.training.transcript import Transcript, preamble
+
+
+@dataclass
+class Caches:
+    """What a snapshot needs that depends only on the build (filled in by ``capture``)."""
+
+    data_np: dict[str, np.ndarray | None] | None = None  # the data as numpy, for the fit view
+    line_x: torch.Tensor | None = None  # fit-view sample points, on the device
+    grid: torch.Tensor | None = None  # decision-boundary lattice, on the device
+    closed: tuple[Any, Any] | None = None  # (true parameters, least-squares optimum)
+    device_label: str | None = None  # "cuda:0 NVIDIA H100 (80 GiB)": asked once
+
+
+@dataclass(eq=False)
+class Build:
+    """The data, model and optimizer of one build, and the records that belong to them."""
+
+    preset: Preset
+    dataset: Dataset
+    model: Model
+    optimizer: torch.optim.Optimizer | None
+    device: torch.device
+    x: torch.Tensor
+    y: torch.Tensor
+    val: tuple[torch.Tensor, torch.Tensor] | None
+    history: Recorder  # every batch loss (tag: KIND_*)
+    val_history: Recorder  # validation loss after each step (tag: batch losses by then)
+    transcript: Transcript
+    caches: Caches = field(default_factory=Caches)
+
+    @property
+    def n_train(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def data_nbytes(self) -> int:
+        tensors = [self.x, self.y, *(self.val or ())]
+        return sum(t.element_size() * t.nelement() for t in tensors)
+
+    def to(self, device: torch.device) -> None:
+        """Move everything to ``device`` in place: the parameter objects (and so the
+        optimizer's references to them) stay the same."""
+        self.model.to(device)
+        if self.optimizer is not None:
+            # load_state_dict casts the optimizer state to the parameters' device
+            self.optimizer.load_state_dict(self.optimizer.state_dict())
+        self.x, self.y = self.x.to(device), self.y.to(device)
+        self.val = (self.val[0].to(device), self.val[1].to(device)) if self.val else None
+        self.history.to(device)
+        self.val_history.to(device)
+        self.device = device
+        self.caches.line_x = self.caches.grid = self.caches.device_label = None
+
+
+def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
+    """Data, then the model, both from ``cfg.seed`` - in the order the exercises draw them."""
+    torch.manual_seed(cfg.seed)
+    ds = preset.build_dataset(cfg.seed)
+    if cfg.loss in ("bce", "ce") and ds.task != "classification":
+        raise ValueError(f"loss: {cfg.loss!r} needs class labels; {preset.name} is regression")
+    if cfg.batch_size > len(ds.train):
+        raise ValueError(f"batch_size: {cfg.batch_size} > {len(ds.train)} training samples")
+    # the model draws its initial values from the global RNG right after the data,
+    # exactly as the exercises do
+    model = build_model(
+        cfg.model,
+        ds.n_features,
+        n_outputs_for(cfg.loss, ds.n_classes),
+        cfg.hidden,
+        cfg.activation,
+        cfg.init,
+        dict(cfg.init_values) or None,
+    ).to(device)
+    x, y = ds.train.x.to(device), ds.train.y.to(device)
+    return Build(
+        preset=preset,
+        dataset=ds,
+        model=model,
+        optimizer=make_optimizer(model, cfg),
+        device=device,
+        x=x,
+        y=y,
+        val=(ds.val.x.to(device), ds.val.y.to(device)) if ds.val is not None else None,
+        history=Recorder(device, np.int8),
+        val_history=Recorder(device, np.int64),
+        transcript=Transcript(preamble=_preamble(preset, cfg, model, ds, x, y, device)),
+    )
+
+
+def make_optimizer(model: Model, cfg: TrainConfig) -> torch.optim.Optimizer | None:
+    params = list(model.params.values())
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    return None  # "gd": p -= lr * p.grad by hand
+
+
+def module_code(model: Model, n_features: int) -> str | None:
+    """The model as the exported script builds it (None for the by-hand scalar model)."""
+    if model.kind in ("linear", "logistic"):
+        return f"nn.Linear({n_features}, {model.n_outputs})"
+    if model.kind == "softmax":
+        return f"SoftmaxRegression({n_features}, {model.n_outputs})"
+    if model.kind == "mlp":
+        assert model.module is not None
+        layers = ", ".join(
+            f"nn.Linear({mod.in_features}, {mod.out_features})"
+            if isinstance(mod, torch.nn.Linear)
+            else f"nn.{type(mod).__name__}()"
+            for mod in model.module
+        )
+        return f"nn.Sequential({layers})"
+    return None
+
+
+def _preamble(
+    preset: Preset,
+    cfg: TrainConfig,
+    model: Model,
+    ds: Dataset,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    device: torch.device,
+) -> str:
+    init = {n: p.detach().cpu().tolist() for n, p in model.params.items()}
+    return preamble(
+        preset.title,
+        cfg,
+        str(device),
+        x.cpu().tolist(),
+        y.cpu().tolist(),
+        cfg.batch_size or len(x),
+        model.kind,
+        module_code(model, ds.n_features),
+        init,
+        model.n_outputs,
+    )

@@ -1,0 +1,369 @@
+"""The session's primitives: its state, transactions, and one PyTorch call at a time.
+
+``Stepper`` is the base of ``Session``. It holds the live training state - the ``Build``
+(data, model, optimizer, histories, transcript), the settings in force, the counters, the
+last deltas and the hand-derived gradient - and knows how to copy all of it into a
+``TrainState`` and back, and how to make an action a transaction: a state is captured
+before, put back if the action fails, and kept as the action's undo entry if it succeeds.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from playground.training import analytic
+from playground.training.build import Build
+from playground.training.config import TrainConfig
+from playground.training.models import compute_loss
+from playground.training.snapshot import KIND_TRAIN
+from playground.training.state import Progress, TrainState, UndoEntry, UndoStack
+from playground.training.transcript import CodeStyle
+
+
+class ActionError(RuntimeError):
+    """An action that cannot be done in the current state (the message says why)."""
+
+
+def _clone(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.detach().clone()
+
+
+class Stepper:
+    """The live state of a session and its primitive operations. See the module docstring."""
+
+    build: Build
+    cfg: TrainConfig
+    progress: Progress
+    deltas: dict[str, torch.Tensor | None]
+    analytic: dict[str, np.ndarray] | None
+
+    def _init_state(self, build: Build, cfg: TrainConfig) -> None:
+        self.build, self.cfg = build, cfg
+        self.progress = self._fresh_progress(build)
+        self.deltas = dict.fromkeys(build.model.params)
+        self.analytic = None
+        self.undo_stack = UndoStack()
+        self.redo_stack = UndoStack()
+        # parameters before the last fast step (for its delta), once a fast step made them
+        self._prev: list[torch.Tensor] | None = None
+        self._prev_ready = False
+
+    @staticmethod
+    def _fresh_progress(build: Build) -> Progress:
+        return Progress(backwards_since_zero=dict.fromkeys(build.model.params, 0))
+
+    def _start_over(self, build: Build, cfg: TrainConfig) -> None:
+        """A new build: counters, deltas and gradients start from nothing."""
+        self.build, self.cfg = build, cfg
+        self.progress = self._fresh_progress(build)
+        self.deltas = dict.fromkeys(build.model.params)
+        self.analytic = None
+        self._prev_ready = False
+
+    # --- the one state ------------------------------------------------------------------
+
+    def state(self, since: TrainState | None = None) -> TrainState:
+        """A copy of everything an action can change. With ``since`` (an earlier state),
+        the history marks also carry what going back to ``since`` would cut off (redo)."""
+        b = self.build
+        params = b.model.params
+        same = since is not None and since.build is b
+        return TrainState(
+            build=b,
+            config=self.cfg,
+            progress=self.progress,
+            values={n: p.detach().clone() for n, p in params.items()},
+            grads={n: _clone(p.grad) for n, p in params.items()},
+            deltas=dict(self.deltas),  # never modified in place, only replaced
+            optimizer=copy.deepcopy(b.optimizer.state_dict()) if b.optimizer else None,
+            analytic=self.analytic,  # replaced, never modified in place
+            history=b.history.mark(since.history.length if same else None),
+            val_history=b.val_history.mark(since.val_history.length if same else None),
+            transcript=tuple(b.transcript.entries),
+        )
+
+    def restore(self, st: TrainState) -> None:
+        """Put the session in state ``st`` (its settings, build and numbers)."""
+        b = st.build
+        self.build, self.cfg = b, st.config
+        with torch.no_grad():
+            for n, p in b.model.params.items():
+                p.copy_(st.values[n])
+                p.grad = _clone(st.grads[n])
+        if b.optimizer is not None and st.optimizer is not None:
+            # a copy: load_state_dict may keep the very tensors it is given, and the
+            # optimizer updates its state in place
+            b.optimizer.load_state_dict(copy.deepcopy(st.optimizer))
+        self.progress, self.deltas, self.analytic = st.progress, dict(st.deltas), st.analytic
+        b.history.reset_to(st.history)
+        b.val_history.reset_to(st.val_history)
+        b.transcript.entries[:] = st.transcript
+        self._prev_ready = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[TrainState]:
+        """All or nothing: if the body raises, the session goes back to the state it had
+        (undo and redo stacks included) and the error goes on. No undo entry of its own."""
+        before = self.state()
+        stacks = self.undo_stack.saved(), self.redo_stack.saved()
+        try:
+            yield before
+        except BaseException:
+            self.restore(before)
+            self.undo_stack.put_back(stacks[0])
+            self.redo_stack.put_back(stacks[1])
+            raise
+
+    @contextmanager
+    def _action(self, label: str, note: str = "") -> Iterator[TrainState]:
+        """One user action: a transaction, and one undo entry (the state before it).
+        Redo is cleared: a new action starts a new future."""
+        if getattr(self, "_run", None) is not None:
+            raise ActionError(f"{label}: a run is going on - pause it first")
+        with self.transaction() as before:
+            yield before
+        self.undo_stack.push(UndoEntry(label, before, note))
+        self.redo_stack.clear()
+
+    # --- data and loss ------------------------------------------------------------------
+
+    @property
+    def batch_size(self) -> int:
+        return self.cfg.batch_size or self.build.n_train
+
+    @property
+    def n_batches(self) -> int:
+        return -(-self.build.n_train // self.batch_size)
+
+    def _batch(self, c: int) -> tuple[torch.Tensor, torch.Tensor]:
+        b = self.build
+        if self.n_batches == 1:
+            return b.x, b.y
+        j = c % self.n_batches
+        size = self.batch_size
+        return b.x[j * size : (j + 1) * size], b.y[j * size : (j + 1) * size]
+
+    def _loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return compute_loss(self.cfg.loss, self.build.model(xb), yb)
+
+    @property
+    def _scale(self) -> float:
+        return self.cfg.accumulate if self.cfg.accumulate > 1 and self.cfg.scale_loss else 1
+
+    # --- the primitives -----------------------------------------------------------------
+
+    def _backward_on(self, c: int, kind: int, track: bool) -> torch.Tensor:
+        """Forward on micro-batch ``c``, then ``loss.backward()``: every ``.grad`` ADDS."""
+        xb, yb = self._batch(c)
+        loss = self._loss(xb, yb)
+        scaled = loss / self._scale if self._scale != 1 else loss
+        params = self.build.model.params
+        if track and self.build.model.is_linear:
+            self._track_analytic(xb, yb)
+        scaled.backward()  # p.grad += dloss/dp for every parameter; only zero_grad resets
+        p = self.progress
+        counts = p.backwards_since_zero
+        self.progress = replace(
+            p,
+            backwards_since_zero={
+                n: counts[n] + (1 if params[n].grad is not None else 0) for n in counts
+            },
+            backward_total=p.backward_total + 1,
+            samples_pending=p.samples_pending + len(xb),
+            cursor=c + 1,
+            last_batch=c,
+        )
+        self.build.history.record(loss, p.step, kind)
+        return loss
+
+    def _track_analytic(
+        self, xb: torch.Tensor, yb: torch.Tensor, at: dict[str, torch.Tensor] | None = None
+    ) -> None:
+        """Add the hand-derived gradient of this batch's (scaled) loss at the parameters
+        ``at`` (default: the current ones) to the running analytic total."""
+        model = self.build.model
+        source = at or dict(model.params)
+        values = {n: t.detach().cpu().numpy() for n, t in source.items()}
+        grad = analytic.affine_gradient(
+            model.kind, self.cfg.loss, values, xb.cpu().numpy(), yb.cpu().numpy()
+        )
+        grad = {n: g / self._scale for n, g in grad.items()}
+        if self.analytic is None or all(p.grad is None for p in model.params.values()):
+            self.analytic = grad
+        else:
+            self.analytic = {n: self.analytic[n] + g for n, g in grad.items()}
+
+    def _zero(self, set_to_none: bool) -> None:
+        opt = self.build.optimizer
+        if opt is not None:
+            opt.zero_grad(set_to_none=set_to_none)
+        else:
+            for p in self.build.model.params.values():
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.zero_()
+        p = self.progress
+        self.progress = replace(
+            p, backwards_since_zero=dict.fromkeys(p.backwards_since_zero, 0), samples_pending=0
+        )
+        self.analytic = None
+
+    def _apply_step(self, track_delta: bool = True) -> None:
+        """``opt.step()`` (or ``p -= lr * p.grad``) with the gradients as they are."""
+        b = self.build
+        params = b.model.params
+        before = {n: p.detach().clone() for n, p in params.items()} if track_delta else None
+        if b.optimizer is not None:
+            b.optimizer.step()
+        else:
+            lr = self.cfg.lr
+            with torch.no_grad():
+                for p in params.values():
+                    if p.grad is not None:
+                        p -= lr * p.grad
+        if before is not None:
+            self.deltas = {n: params[n].detach() - before[n] for n in params}
+        p = self.progress
+        self.progress = replace(
+            p,
+            step=p.step + 1,
+            samples_trained=p.samples_trained + p.samples_pending,
+            samples_pending=0,
+        )
+        self._record_val()
+
+    def _record_val(self) -> None:
+        """The validation loss at the current parameters, on the validation curve."""
+        b = self.build
+        if b.val is not None:
+            with torch.no_grad():
+                b.val_history.record(self._loss(*b.val), self.progress.step, len(b.history))
+
+    def _train_step(self, track: bool) -> torch.Tensor:
+        """zero_grad, K x (forward + backward), step; the step's loss (mean over K)."""
+        self._zero(self.cfg.zero_grad == "none")
+        total = None
+        for _ in range(self.cfg.accumulate):
+            loss = self._backward_on(self.progress.cursor, KIND_TRAIN, track)
+            part = loss / self._scale if self._scale != 1 else loss
+            total = part if total is None else total + part
+        self._apply_step(track_delta=track)
+        assert total is not None
+        return total
+
+    # --- many train steps, fast ---------------------------------------------------------
+
+    def _fast_steps(self, n: int, deadline: float | None) -> int:
+        """Up to ``n`` train steps with nothing per step but the training itself and a
+        device-side copy of the loss (no .item(), no validation, no clones). Counters,
+        delta and validation loss are brought up to date by ``_settle``."""
+        import time
+
+        b = self.build
+        params = list(b.model.params.values())
+        if self._prev is None or len(self._prev) != len(params):
+            self._prev = [torch.empty_like(p) for p in params]
+        prev, opt, lr = self._prev, b.optimizer, self.cfg.lr
+        # detached views share storage with the parameters, which are updated in place
+        values = [p.detach() for p in params]
+        full = self.n_batches == 1
+        k, scale = self.cfg.accumulate, self._scale
+        loss_name, model, record = self.cfg.loss, b.model, b.history.record
+        step, cursor, samples = self.progress.step, self.progress.cursor, 0
+        done = 0
+        for i in range(n):
+            # the deadline is looked at before the step, so the last step is known in time
+            # to keep a copy of the parameters it starts from (for the delta): one copy per
+            # call instead of one per step
+            last = i == n - 1 or (deadline is not None and time.perf_counter() >= deadline)
+            # .grad = None rather than zero_(): the same numbers after backward (every
+            # parameter gets a gradient each step) without a zeroing kernel per step
+            if opt is not None:
+                opt.zero_grad(set_to_none=True)
+            else:
+                for p in params:
+                    p.grad = None
+            for _ in range(k):
+                xb, yb = (b.x, b.y) if full else self._batch(cursor)
+                loss = compute_loss(loss_name, model(xb), yb)
+                (loss / scale if scale != 1 else loss).backward()
+                record(loss, step, KIND_TRAIN)
+                cursor += 1
+                samples += xb.shape[0]
+            if last:
+                torch._foreach_copy_(prev, values)
+                self._prev_ready = True
+            if opt is not None:
+                opt.step()
+            else:
+                with torch.no_grad():
+                    for p in params:
+                        if p.grad is not None:
+                            p -= lr * p.grad
+            step += 1
+            done += 1
+            if last:
+                break
+        p = self.progress
+        self.progress = replace(
+            p,
+            step=step,
+            cursor=cursor,
+            samples_trained=p.samples_trained + samples,
+            samples_pending=0,
+            backward_total=p.backward_total + done * k,
+        )
+        return done
+
+    def _settle(self) -> None:
+        """After fast steps: counters, delta, analytic gradient, batch and validation loss
+        as single train steps would have left them (call it only after some)."""
+        assert self._prev_ready, "_settle without fast steps since the last restore"
+        k = self.cfg.accumulate
+        b = self.build
+        params = b.model.params
+        self.progress = replace(
+            self.progress,
+            backwards_since_zero={n: (k if p.grad is not None else 0) for n, p in params.items()},
+            last_batch=self.progress.cursor - 1,
+        )
+        prev = self._prev
+        assert prev is not None
+        self.deltas = {n: p.detach() - q for (n, p), q in zip(params.items(), prev, strict=True)}
+        self.analytic = None
+        if b.model.is_linear:
+            # the gradient now in .grad is that of the last step's micro-batches, taken at
+            # the parameters that step started from
+            start = dict(zip(params, prev, strict=True))
+            for i in range(k):
+                xb, yb = self._batch(self.progress.cursor - k + i)
+                self._track_analytic(xb, yb, at=start)
+        self._record_val()
+
+    # --- the transcript -----------------------------------------------------------------
+
+    def _style(self) -> CodeStyle:
+        return CodeStyle(self.cfg, self.n_batches == 1, tuple(self.build.model.params))
+
+    def _add_run_entry(self, n: int, c0: int) -> None:
+        """``n`` train steps from micro-batch ``c0`` as one loop; consecutive train steps
+        and runs merge into one loop in the transcript."""
+        style = self._style()
+        set_none = self.cfg.zero_grad == "none"
+        entries = self.build.transcript.entries
+        last = entries[-1] if entries else None
+        k = self.cfg.accumulate
+        if last is not None and last.run is not None:
+            pn, pc0 = last.run
+            if style.full_batch or pc0 + pn * k == c0:
+                n, c0 = pn + n, pc0
+                entries.pop()
+        label = "train step" if n == 1 else f"{n} train steps"
+        self.build.transcript.add(label, style.train_steps(n, c0, set_none), run=(n, c0))
