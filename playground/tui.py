@@ -22,6 +22,7 @@ def make_app(
     auto/cpu/cuda/mps; ``seed`` overrides the preset's seed. ``options`` go to
     ``PlaygroundApp`` (overrides, resume, fps, export_dir, autosave).
     """
+    from playground.explorer.worker import ExplorerWorker
     from playground.runner import Runner
     from playground.ui.app import PlaygroundApp
 
@@ -30,5 +31,6 @@ def make_app(
         device=device,
         seed=seed,
         runner_factory=Runner,
+        explorer_factory=ExplorerWorker,
         **options,
     )

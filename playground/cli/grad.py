@@ -19,7 +19,14 @@ import math
 import sys
 from typing import Any
 
-from playground.explorer.parse import ExpressionError, InputValues, parse_values
+from playground.explorer.presets import (
+    ExpressionPreset,
+    find_expression_preset,
+    load_expression_presets,
+)
+from playground.explorer.tree import ExpressionError
+from playground.explorer.values import InputValues, parse_values
+from playground.explorer.views import BackwardStep, CheckRow, GraphView, format_number
 
 EXIT_USAGE = 2
 
@@ -63,16 +70,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``playground grad``; 0 on success, 2 on a bad expression, preset or value."""
-    # torch and sympy load here, not at import: `playground --help` stays fast
-    from playground.explorer import graph
-
     try:
         if args.list:
-            return _list(graph.load_expression_presets())
-        source, values = _source_and_values(args, graph)
+            return _list(load_expression_presets())  # no torch needed for the list
+        source, values = _source_and_values(args)
         if args.backward < 1:
             raise ValueError("--backward must be at least 1")
-        explorer = graph.GradExplorer(
+        # torch and sympy load here, not at import: `playground --help` stays fast
+        from playground.explorer.graph import GradExplorer
+
+        explorer = GradExplorer(
             source,
             values,
             retain_graph=args.retain_graph,
@@ -98,12 +105,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _source_and_values(args: argparse.Namespace, graph: Any) -> tuple[str, InputValues]:
+def _source_and_values(args: argparse.Namespace) -> tuple[str, InputValues]:
     given = parse_values(" ".join(args.at))
     if args.preset and args.expression:
         raise ValueError("give an expression or --preset, not both")
     if args.preset:
-        preset = graph.find_expression_preset(args.preset)
+        preset = find_expression_preset(args.preset)
         merged = dict(preset.values.values) | dict(given.values)
         requires = given.requires_grad or preset.values.requires_grad
         return preset.expression, InputValues(tuple(merged.items()), requires)
@@ -112,7 +119,7 @@ def _source_and_values(args: argparse.Namespace, graph: Any) -> tuple[str, Input
     return args.expression, given
 
 
-def _list(presets: tuple[Any, ...]) -> int:
+def _list(presets: tuple[ExpressionPreset, ...]) -> int:
     width = max(len(p.name) for p in presets)
     for preset in presets:
         print(f"{preset.name:<{width}}  {preset.title}")
@@ -125,12 +132,10 @@ def _indent(text: str) -> str:
 
 
 def _fmt(value: float | None) -> str:
-    from playground.explorer.graph import format_number
-
     return format_number(value, 12)
 
 
-def _text(view: Any, steps: tuple[Any, ...], errors: list[str]) -> str:
+def _text(view: GraphView, steps: tuple[BackwardStep, ...], errors: list[str]) -> str:
     o = view.output
     at = " ".join(f"{c.name}={c.value:g}" for c in view.checks)
     lines = [
@@ -170,7 +175,7 @@ def _text(view: Any, steps: tuple[Any, ...], errors: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _symbolic(row: Any) -> str:
+def _symbolic(row: CheckRow) -> str:
     """sympy's value, or why there is none ("undefined at this point", ...)."""
     if row.symbolic is None and row.symbolic_note:
         return row.symbolic_note
@@ -192,7 +197,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _json(view: Any, steps: tuple[Any, ...], errors: list[str]) -> dict[str, Any]:
+def _json(view: GraphView, steps: tuple[BackwardStep, ...], errors: list[str]) -> dict[str, Any]:
     data = dataclasses.asdict(view)
     data.pop("steps_done")
     data["steps"] = [dataclasses.asdict(s) for s in steps]

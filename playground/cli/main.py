@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from playground.cli import grad
 
@@ -50,15 +51,24 @@ def _add_session_options(p: argparse.ArgumentParser) -> None:
 def _add_setting_options(p: argparse.ArgumentParser) -> None:
     """One option per setting a user changes most (``config.USER_SETTINGS``: the same
     ones as the TUI's form), typed and with the choices the setting allows."""
-    from playground.training.config import KINDS, SETTINGS, USER_SETTINGS
+    from playground.training.config import SETTINGS, USER_SETTINGS, parse_setting
+
+    def typed(name: str) -> Callable[[str], Any]:
+        def convert(text: str) -> Any:
+            try:
+                return parse_setting(name, text)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+        return convert
 
     for name in USER_SETTINGS:
         setting = SETTINGS[name]
-        kind = KINDS[name]
         p.add_argument(
             setting.option,
             dest=name,
-            type=kind if kind in (int, float) else str,
+            # choices are checked by argparse itself, with the list in its message
+            type=str if setting.choices else typed(name),
             choices=setting.choices or None,
             default=None,
             help=f"{setting.label} (default: the preset's)",

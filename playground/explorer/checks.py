@@ -11,8 +11,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from playground.explorer.parse import CONST_FUNCS, Num
+from playground.explorer.parse import CONST_FUNCS
 from playground.explorer.plan import Op, op_args
+from playground.explorer.tree import Num
 from playground.explorer.views import CheckRow
 
 

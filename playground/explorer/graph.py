@@ -1,15 +1,14 @@
 """A scalar expression as a PyTorch computation graph: values, gradients and checks.
 
 ``GradExplorer`` builds one tensor per elementary operation of a planned expression
-(``graph_plan``: nodes named a, b, c, ... in creation order), calls ``retain_grad()`` on each
+(``plan``: nodes named a, b, c, ... in creation order), calls ``retain_grad()`` on each
 so d(output)/d(node) can be read after ``backward()``, and compares the input gradients with
-sympy and a central finite difference (``graph_checks``); ``graph_steps`` walks the same
-backward pass by hand. Every public method returns a frozen, tensor-free ``GraphView``
-(``graph_views``): the torch objects never leave this module, so the UI and the CLI only
-handle floats and text.
+sympy and a central finite difference (``checks``); ``steps`` walks the same backward pass
+by hand. Every public method returns a frozen, tensor-free ``GraphView`` (``views``): the
+torch objects never leave this module, so the UI and the CLI only handle floats and text.
 
-The views, the expression presets (``expression_presets``) and the expression types are
-re-exported here, so ``from playground.explorer.graph import ...`` keeps working for callers.
+This is the only explorer module that imports torch. In the TUI it runs on the explorer's
+worker thread (``playground.explorer.worker``), never on the UI thread.
 """
 
 from __future__ import annotations
@@ -20,64 +19,10 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from playground.explorer.checks import ReferenceDerivative, check_rows, reference_derivatives
-from playground.explorer.parse import (
-    CONST_FUNCS,
-    Binary,
-    Call,
-    Expr,
-    ExpressionError,
-    InputValues,
-    Num,
-    Program,
-    Unary,
-    Var,
-    format_plain,
-    parse_expression,
-)
 from playground.explorer.plan import local_derivatives, op_args, op_formula, plan_graph
-from playground.explorer.presets import (
-    ExpressionPreset,
-    ExpressionPresetError,
-    find_expression_preset,
-    load_expression_presets,
-)
 from playground.explorer.steps import backward_steps
-from playground.explorer.views import (
-    BackwardStep,
-    CheckRow,
-    EdgeView,
-    GraphView,
-    NodeView,
-    format_number,
-)
-
-__all__ = [
-    "CONST_FUNCS",
-    "DTYPES",
-    "BackwardStep",
-    "Binary",
-    "Call",
-    "CheckRow",
-    "EdgeView",
-    "Expr",
-    "ExpressionError",
-    "ExpressionPreset",
-    "ExpressionPresetError",
-    "GradExplorer",
-    "GraphView",
-    "InputValues",
-    "NodeView",
-    "Num",
-    "Program",
-    "Unary",
-    "Var",
-    "explore",
-    "find_expression_preset",
-    "format_number",
-    "format_plain",
-    "load_expression_presets",
-    "parse_expression",
-]
+from playground.explorer.values import InputValues
+from playground.explorer.views import BackwardStep, CheckRow, EdgeView, GraphView, NodeView
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _TORCH_FUNCS = {

@@ -5,10 +5,9 @@ minus and the functions in ``FUNCTIONS``. The text goes through ``ast.parse`` an
 node is checked against a whitelist; nothing is ever passed to ``eval`` or ``exec``.
 Anything else gets an ``ExpressionError`` that names the column and says what is allowed.
 
-The tree types live in ``expr_tree`` and the ``x=1 y=2`` values syntax in ``expr_values``;
-both are re-exported here, so this stays the one import for callers. None of these modules
-imports torch or textual: the CLI and the UI use them to validate input before any tensor
-exists.
+The tree types and the limits live in ``tree`` and the ``x=1 y=2`` values syntax in
+``values``: import each name from the module that defines it. None of these modules imports
+torch or textual: the CLI and the UI use them to validate input before any tensor exists.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ import math
 import re
 from fractions import Fraction
 
-# The tree types and the values syntax live in their own modules; they are re-exported so
-# ``from playground.explorer.parse import ...`` keeps working for every caller.
 from playground.explorer.tree import (
     ALLOWED,
     FUNCTIONS,
@@ -40,34 +37,6 @@ from playground.explorer.tree import (
     Unary,
     Var,
 )
-from playground.explorer.values import InputValues, format_plain, format_values, parse_values
-
-__all__ = [
-    "ALLOWED",
-    "CONST_FUNCS",
-    "FUNCTIONS",
-    "MAX_CONSTANT",
-    "MAX_DEPTH",
-    "MAX_EXPONENT",
-    "MAX_OPERATIONS",
-    "MAX_SOURCE_CHARS",
-    "OPERATORS",
-    "RESERVED_NAMES",
-    "Binary",
-    "Call",
-    "Expr",
-    "ExpressionError",
-    "InputValues",
-    "Num",
-    "Program",
-    "Statement",
-    "Unary",
-    "Var",
-    "format_plain",
-    "format_values",
-    "parse_expression",
-    "parse_values",
-]
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 _OP_SYMBOLS = {

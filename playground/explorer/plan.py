@@ -16,19 +16,9 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from playground.explorer.parse import (
-    Binary,
-    Call,
-    Expr,
-    ExpressionError,
-    InputValues,
-    Num,
-    Program,
-    Unary,
-    Var,
-    format_plain,
-    parse_expression,
-)
+from playground.explorer.parse import parse_expression
+from playground.explorer.tree import Binary, Call, Expr, ExpressionError, Num, Program, Unary, Var
+from playground.explorer.values import InputValues, format_plain
 
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 

@@ -11,8 +11,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from playground.explorer.parse import ExpressionError, InputValues, format_values
 from playground.explorer.plan import plan_graph
+from playground.explorer.tree import ExpressionError
+from playground.explorer.values import InputValues, format_values
 from playground.paths import EXPRESSIONS_FILE, presets_dir
 
 

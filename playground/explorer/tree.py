@@ -1,6 +1,6 @@
 """What a parsed expression is: the allowed vocabulary, the limits, the tree and its error.
 
-``expr`` builds these from the user's text; ``expr_values`` shares the error type and the
+``parse`` builds these from the user's text; ``values`` shares the error type and the
 limits. Plain data only: no torch, no textual.
 """
 

@@ -206,6 +206,25 @@ USER_SETTINGS = tuple(n for n, s in SETTINGS.items() if s.label)
 """The settings in the TUI form and among ``playground run``'s options, in form order."""
 
 
+def parse_setting(name: str, text: str) -> Any:
+    """The value of setting ``name`` typed as ``text`` (a form field, a command-line
+    option); ValueError with the reason ("needs a value", "'abc' is not a number",
+    "-1.0 must be a positive number") when it is not a valid value."""
+    text = text.strip()
+    if not text:
+        raise ValueError("needs a value")
+    kind = KINDS[name]
+    try:
+        value: Any = kind(text) if kind in (int, float) else text
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{text!r} is not {what}") from None
+    problem = TrainConfig(**{name: value}).problem()
+    if problem:
+        raise ValueError(problem.partition(": ")[2] or problem)
+    return value
+
+
 def effect_of(changes: dict[str, Any] | set[str] | tuple[str, ...]) -> str:
     """What a change of these settings does: REBUILD if any rebuilds, else MOVE if the
     device changes, else LIVE."""

@@ -108,7 +108,9 @@ def save_session(session: Session, path: str | Path) -> Path:
     """Write ``session`` to ``path`` (.npz); the file is replaced atomically."""
     s = session
     arrays: dict[str, np.ndarray] = {}
-    levels = [e for e in s.undo_stack if e.state.build is s.build][-SAVED_UNDO:]
+    # mid-run, the run so far is an undo level too (undo after resuming: before the run)
+    entries = [*s.undo_stack, *s.run_entries()]
+    levels = [e for e in entries if e.state.build is s.build][-SAVED_UNDO:]
     doc = {
         "format": FORMAT,
         "version": VERSION,

@@ -158,21 +158,26 @@ class Runs(Stepper):
     def end_run(self) -> None:
         """Finish the run in progress (if any): it becomes one undo entry - two after a
         divergence (the last finite state first)."""
-        plan, self._run = self._run, None
+        entries = self.run_entries()
+        self._run = None
+        for entry in entries:
+            self.undo_stack.push(entry)
+        if entries:
+            self.redo_stack.clear()
+
+    def run_entries(self) -> list[UndoEntry]:
+        """The undo entries the run in progress makes when it ends (none if it has done
+        nothing yet): a file saved mid-run keeps them too."""
+        plan = self._run
         if plan is None or self.progress.step == plan.before.progress.step:
-            return  # nothing was done: nothing to undo
+            return []
         n = self.progress.step - plan.before.progress.step
-        self.undo_stack.push(UndoEntry(f"run ({n} train step{'s' if n != 1 else ''})", plan.before))
+        entries = [UndoEntry(f"run ({n} train step{'s' if n != 1 else ''})", plan.before)]
         if plan.finite is not None:
             k = self.progress.step - plan.finite.progress.step
-            self.undo_stack.push(
-                UndoEntry(
-                    f"the last {k} step{'s' if k != 1 else ''} (the loss stopped being finite)",
-                    plan.finite,
-                    note="the last step with a finite loss",
-                )
-            )
-        self.redo_stack.clear()
+            label = f"the last {k} step{'s' if k != 1 else ''}"
+            entries.append(UndoEntry(label, plan.finite, note="the last finite loss"))
+        return entries
 
     # --- inside a slice -----------------------------------------------------------------
 
@@ -194,7 +199,9 @@ class Runs(Stepper):
         if reason is not StopReason.DIVERGED:  # a divergence has closed its own steps
             self._close(start)
         if reason in (None, StopReason.BUDGET):
-            reason = StopReason.MAX_STEPS if self.progress.step >= plan.target else StopReason.BUDGET
+            reason = (
+                StopReason.MAX_STEPS if self.progress.step >= plan.target else StopReason.BUDGET
+            )
         return reason
 
     def _close(self, since: TrainState) -> None:

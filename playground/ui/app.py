@@ -9,7 +9,6 @@ the user sees lives in ``MainScreen``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding
 
+from playground.explorer.protocol import ExplorerFactory
 from playground.paths import default_autosave
 from playground.protocol import (
     Command,
@@ -77,7 +77,7 @@ class PlaygroundApp(App[None]):
         export_dir: str | Path | None = None,
         autosave: bool | str | Path = False,
         runner_factory: RunnerFactory,
-        explorer_factory: Callable[..., Any] | None = None,
+        explorer_factory: ExplorerFactory | None = None,
     ) -> None:
         """``autosave``: True saves to the per-user state directory on quit (the CLI's
         choice; ``PLAYGROUND_NO_AUTOSAVE=1`` turns it off), a path saves there, False

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from playground.explorer.parse import FUNCTIONS
+from playground.explorer.tree import FUNCTIONS
 
 LIMIT_S = 5.0  # per input; a correct parse takes milliseconds
 MEMORY_CAP = 3 << 30
@@ -40,7 +40,8 @@ def _spy(name):
         return _real[name](*a, **k)
     return f
 builtins.eval, builtins.exec = _spy("eval"), _spy("exec")
-from playground.explorer.parse import ExpressionError, parse_expression
+from playground.explorer.parse import parse_expression
+from playground.explorer.tree import ExpressionError
 explore = None
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:

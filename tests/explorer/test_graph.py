@@ -11,15 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground.explorer.graph import (
+from playground.explorer.graph import GradExplorer, explore
+from playground.explorer.presets import (
     ExpressionPresetError,
-    GradExplorer,
-    GraphView,
-    explore,
     find_expression_preset,
     load_expression_presets,
 )
-from playground.explorer.parse import ExpressionError
+from playground.explorer.tree import ExpressionError
+from playground.explorer.views import GraphView
 from playground.paths import presets_dir
 
 SEED_SIGMOID_GRAD = 0.1049935854035065  # grad_sigmoid_manual(2.0) in the course

@@ -8,19 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from playground.explorer.parse import (
+from playground.explorer.parse import parse_expression
+from playground.explorer.tree import (
     MAX_SOURCE_CHARS,
     Binary,
     Call,
     ExpressionError,
-    InputValues,
     Num,
     Unary,
     Var,
-    format_values,
-    parse_expression,
-    parse_values,
 )
+from playground.explorer.values import InputValues, format_values, parse_values
 
 
 def test_sigmoid_parses_into_the_seed_operations() -> None:

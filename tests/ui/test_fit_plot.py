@@ -69,7 +69,9 @@ async def test_regression_draws_data_model_true_and_least_squares_lines() -> Non
 
 async def test_classifier_draws_the_decision_regions_and_the_classes() -> None:
     base = snapshot("noisy-line", steps=1)
-    snap = dataclasses.replace(base, task="classification", fit=half_plane_fit(), train_accuracy=1.0)
+    snap = dataclasses.replace(
+        base, task="classification", fit=half_plane_fit(), train_accuracy=1.0
+    )
     app = FitApp()
     async with app.run_test(size=SIZE) as pilot:
         plot = app.query_one(FitPlot)

@@ -5,29 +5,46 @@ its value and ``.grad``, the input gradients checked against sympy and a finite
 difference, and lets you walk the backward pass one node at a time, call backward again
 (with or without ``retain_graph``) and zero the grads.
 
-The screen only ever sees the engine's plain-data ``GraphView``. ``playground.explorer.graph``
-imports torch, so it is imported lazily (and warmed up in a thread on mount): opening the
-app never waits for torch.
+The tensors live on the explorer's worker thread (``playground.explorer.worker``), which the
+screen gets from the factory it is built with and never imports: the screen submits the
+commands of ``playground.explorer.protocol`` and draws the tensor-free ``GraphView`` that
+comes back in each answer. Nothing here imports torch or sympy, so the UI thread never
+waits on them; the worker loads torch when it starts, on its own thread.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
-from playground.explorer.parse import ExpressionError, parse_values
-
-if TYPE_CHECKING:
-    from playground.explorer.graph import ExpressionPreset, GradExplorer, GraphView, NodeView
+from playground.explorer.presets import ExpressionPreset
+from playground.explorer.protocol import (
+    Explore,
+    ExplorerAct,
+    ExplorerActionName,
+    ExplorerCommand,
+    ExplorerEvent,
+    ExplorerFactory,
+    ExplorerFailed,
+    ExplorerHandle,
+    ExpressionPresets,
+    GraphShown,
+    ListExpressionPresets,
+    LoadExpressionPreset,
+    SetRetainGraph,
+)
+from playground.explorer.tree import ExpressionError
+from playground.explorer.values import parse_values
+from playground.explorer.views import GraphView, NodeView
 
 CHECK_COLUMNS = (
     "input",
@@ -39,12 +56,7 @@ CHECK_COLUMNS = (
     "Δ fd",
     "sympy formula",
 )
-
-
-def _graph_module() -> Any:
-    from playground.explorer import graph  # torch loads here, never at app start
-
-    return graph
+BUSY_AFTER_S = 0.3  # an answer slower than this shows "computing..." (torch's first import)
 
 
 def _num(value: float | None) -> str:
@@ -96,17 +108,32 @@ class GradScreen(Screen[None]):
         Binding("e", "edit", "Edit"),
     ]
 
+    class Answer(Message, bubble=False):
+        """One event of the explorer's worker, carried onto the UI thread."""
+
+        def __init__(self, event: ExplorerEvent) -> None:
+            super().__init__()
+            self.event = event
+
     def __init__(
         self,
+        worker_factory: ExplorerFactory,
         expression: str | None = None,
         values: str | None = None,
         *,
         preset: str | None = "sigmoid",
     ) -> None:
         super().__init__()
+        self._worker_factory = worker_factory
+        self._worker: ExplorerHandle | None = None
         self._initial = (expression, values, preset)
-        self._explorer: GradExplorer | None = None
-        self._retain = False
+        self._retain = False  # kept here too: a new graph (Enter, a preset) starts with it
+        self._in_flight = 0  # commands submitted and not answered yet (one answer each)
+        self._busy_timer: Timer | None = None
+        self._busy = False
+        self._status = ""
+        # the command whose answer moves the focus to the graph (Enter, a preset chosen)
+        self._focus_after: ExplorerCommand | None = None
         self.view: GraphView | None = None  # the last rendered view, for tests and the app
 
     def compose(self) -> ComposeResult:
@@ -123,15 +150,41 @@ class GradScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        try:
+            self._worker = self._worker_factory(self._publish)
+            self._worker.start()  # it loads torch now, on its thread, whatever comes next
+        except Exception as exc:  # noqa: BLE001 - the screen stays usable to go back
+            self._worker = None
+            self._message(f"error: the autograd explorer cannot start: {exc}", "error")
+            return
         expression, values, preset = self._initial
         if expression is not None:
             self.query_one("#grad-expr", Input).value = expression
             self.query_one("#grad-values", Input).value = values or ""
-            self.call_after_refresh(self._compute)
+            self._compute()
         elif preset is not None:
-            self.call_after_refresh(self._load_preset, preset)
-        else:
-            self.run_worker(_graph_module, thread=True, exit_on_error=False, name="grad-import")
+            self._focus_after = self._submit(LoadExpressionPreset(preset, self._retain))
+
+    def on_unmount(self) -> None:
+        if self._worker is not None:
+            # no join: the command in hand (even torch's import) finishes on its own and
+            # the answer is dropped, since a closed screen takes no messages
+            self._worker.stop(timeout=0)
+            self._worker = None
+
+    def _publish(self, event: ExplorerEvent) -> None:
+        """Called on the worker's thread: only post a message (thread-safe), touch nothing."""
+        self.post_message(self.Answer(event))
+
+    def _submit(self, command: ExplorerCommand) -> ExplorerCommand:
+        if self._worker is None:
+            self._message("error: the autograd explorer is not running", "error")
+            return command
+        self._in_flight += 1
+        if self._busy_timer is None:
+            self._busy_timer = self.set_timer(BUSY_AFTER_S, self._show_busy)
+        self._worker.submit(command)
+        return command
 
     # -- input --------------------------------------------------------------
 
@@ -141,69 +194,35 @@ class GradScreen(Screen[None]):
         if event.input.id == "grad-expr" and not self.query_one("#grad-values", Input).value:
             self.query_one("#grad-values", Input).focus()  # inputs still need values
             return
-        if self._compute():
-            self.query_one("#grad-tree", Tree).focus()  # letter keys now drive the graph
+        # on success the letter keys should drive the graph: the answer moves the focus
+        self._focus_after = self._compute()
 
-    def _compute(self) -> bool:
-        """Build a fresh graph from the two inputs and run one backward."""
+    def _compute(self) -> ExplorerCommand | None:
+        """Ask for a fresh graph from the two inputs (and one backward); None if the values
+        do not parse (told at once: the values syntax needs no torch)."""
         source = self.query_one("#grad-expr", Input).value
         values_text = self.query_one("#grad-values", Input).value
         try:
-            values = parse_values(values_text)
+            parse_values(values_text)
         except ExpressionError as exc:
-            self._show_error("values", exc)
-            return False
-        try:
-            explorer, view = _graph_module().explore(source, values, retain_graph=self._retain)
-        except ExpressionError as exc:
-            self._show_error("expression", exc)
-            return False
-        except Exception as exc:  # noqa: BLE001 - any engine failure is shown, never fatal
-            self._message(f"error: {type(exc).__name__}: {exc}", "error")
-            return False
-        self._explorer = explorer
-        self._render_view(view)
-        return True
-
-    def _load_preset(self, name: str) -> None:
-        graph = _graph_module()
-        try:
-            preset = graph.find_expression_preset(name)
-        except ValueError as exc:
-            self._message(f"error: {exc}", "error")
-            return
-        self.query_one("#grad-expr", Input).value = preset.expression
-        self.query_one("#grad-values", Input).value = preset.values_text
-        if self._compute():
-            self._message(f"{preset.title}: {preset.description}", "note")
-            self.query_one("#grad-tree", Tree).focus()
+            self._message(f"values: {exc}\n{exc.pointer()}", "error")
+            return None
+        return self._submit(Explore(source, values_text, self._retain))
 
     # -- actions ------------------------------------------------------------
 
-    def _act(self, method: str, *args: object) -> None:
-        if self._explorer is None:
-            self._message("enter an expression and values first (Enter)", "error")
-            return
-        try:
-            getattr(self._explorer, method)(*args)
-            view = self._explorer.view()
-        except Exception as exc:  # noqa: BLE001 - keep the app alive whatever happens
-            self._message(f"error: {type(exc).__name__}: {exc}", "error")
-            return
-        self._render_view(view)
+    def _act(self, name: ExplorerActionName) -> None:
+        self._submit(ExplorerAct(name))
 
     def action_step(self) -> None:
-        if self._explorer is not None and self.view is not None:
-            if len(self.view.steps_done) == self.view.step_total:
-                self._explorer.reset_steps()  # n after the last node starts over
-        self._act("step_backward")
+        self._act("step_backward")  # after the last node the worker starts over
 
     def action_backward(self) -> None:
         self._act("backward")
 
     def action_toggle_retain(self) -> None:
         self._retain = not self._retain
-        self._act("set_retain_graph", self._retain)
+        self._submit(SetRetainGraph(self._retain))
 
     def action_zero_grad(self) -> None:
         self._act("zero_grad")
@@ -218,17 +237,59 @@ class GradScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_presets(self) -> None:
-        try:
-            presets = _graph_module().load_expression_presets()
-        except ValueError as exc:
-            self._message(f"error: {exc}", "error")
-            return
+        self._submit(ListExpressionPresets())
+
+    def _pick_preset(self, presets: tuple[ExpressionPreset, ...]) -> None:
+        if self.app.screen is not self:
+            return  # a picker is open already (p pressed twice), or the user went back
 
         def chosen(name: str | None) -> None:
             if name is not None:
-                self._load_preset(name)
+                self._focus_after = self._submit(LoadExpressionPreset(name, self._retain))
 
         self.app.push_screen(PresetPicker(presets), chosen)
+
+    # -- answers ------------------------------------------------------------
+
+    @on(Answer)
+    def _answered(self, message: Answer) -> None:
+        event = message.event
+        self._in_flight = max(0, self._in_flight - 1)
+        if self._in_flight == 0:
+            self._not_busy()
+        moves_focus = event.command is self._focus_after
+        if moves_focus:
+            self._focus_after = None
+        if isinstance(event, GraphShown):
+            self._show_graph(event)
+            if moves_focus:
+                self.query_one("#grad-tree", Tree).focus()
+        elif isinstance(event, ExpressionPresets):
+            self._pick_preset(event.presets)
+        elif isinstance(event, ExplorerFailed):
+            self._message(event.text, "error")
+
+    def _show_graph(self, event: GraphShown) -> None:
+        if event.preset is not None:
+            self.query_one("#grad-expr", Input).value = event.preset.expression
+            self.query_one("#grad-values", Input).value = event.preset.values_text
+        self._render_view(event.view)
+        if event.note:
+            self._message(event.note, "note")
+
+    def _show_busy(self) -> None:
+        self._busy_timer = None
+        if self._in_flight:
+            self._busy = True
+            self._render_status()
+
+    def _not_busy(self) -> None:
+        if self._busy_timer is not None:
+            self._busy_timer.stop()
+            self._busy_timer = None
+        if self._busy:
+            self._busy = False
+            self._render_status()
 
     # -- rendering ----------------------------------------------------------
 
@@ -237,9 +298,6 @@ class GradScreen(Screen[None]):
         widget.set_classes(kind)
         widget.update(Text(text))
 
-    def _show_error(self, field: str, exc: ExpressionError) -> None:
-        self._message(f"{field}: {exc}\n{exc.pointer()}", "error")
-
     def _render_view(self, view: GraphView) -> None:
         self.view = view
         self._render_tree(view)
@@ -247,18 +305,24 @@ class GradScreen(Screen[None]):
         steps = self.query_one("#grad-steps", Static)
         lines = [f"{s.formula} = {s.numbers} = {_num(s.value)}" for s in view.steps_done[-4:]]
         steps.update(Text("\n".join(lines) or "n: walk the backward pass one node at a time"))
-        status = (
+        self._status = (
             f"retain_graph={view.retain_graph} · passes {view.backward_passes} · "
             f"graph {'freed' if view.graph_freed else 'alive'} · "
             f"step {len(view.steps_done)}/{view.step_total} » {view.last_code}"
         )
-        self.query_one("#grad-status", Static).update(Text(status))
+        self._render_status()
         if view.error:
             self._message(f"backward failed ({view.note}):\nRuntimeError: {view.error}", "error")
         elif view.note or view.warnings:
             self._message("\n".join(filter(None, [view.note, *view.warnings])), "note")
         else:
             self._message("", "")
+
+    def _render_status(self) -> None:
+        parts = ["computing..."] if self._busy else []
+        if self._status:
+            parts.append(self._status)
+        self.query_one("#grad-status", Static).update(Text(" · ".join(parts)))
 
     def _render_tree(self, view: GraphView) -> None:
         tree: Tree[str] = self.query_one("#grad-tree", Tree)

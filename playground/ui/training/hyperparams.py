@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select
 
-from playground.training.config import KINDS, SETTINGS, USER_SETTINGS, TrainConfig
+from playground.training.config import KINDS, SETTINGS, USER_SETTINGS, parse_setting
 
 if TYPE_CHECKING:
     from playground.training.snapshot import Snapshot
@@ -39,18 +39,10 @@ CHOICES = {n: SETTINGS[n].choices for n in USER_SETTINGS if SETTINGS[n].choices}
 
 def parse(field: Field, text: str) -> tuple[Any, str | None]:
     """The typed value of ``text`` for ``field``, or an error message."""
-    text = text.strip()
-    if not text:
-        return None, "needs a value"
     try:
-        value: Any = field.kind(text)
-    except ValueError:
-        what = "an integer" if field.kind is int else "a number"
-        return None, f"{text!r} is not {what}"
-    problem = TrainConfig(**{field.name: value}).problem()
-    if problem:
-        return None, problem.partition(": ")[2] or problem
-    return value, None
+        return parse_setting(field.name, text), None
+    except ValueError as exc:
+        return None, str(exc)
 
 
 class FieldValidator(Validator):
