@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -301,12 +299,3 @@ def test_malformed_presets_name_file_and_field(tmp_path: Path, text: str, fragme
     assert fragment in str(info.value)
     with pytest.raises(ExpressionPresetError, match="no expression preset named 'nope'"):
         find_expression_preset("nope")
-
-
-def test_engine_imports_no_textual() -> None:
-    code = (
-        "import sys, playground.explorer.graph, playground.explorer.parse; "
-        "assert 'textual' not in sys.modules, 'engine imported textual'"
-    )
-    root = Path(__file__).resolve().parents[2]
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)

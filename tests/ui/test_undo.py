@@ -215,3 +215,17 @@ async def test_a_session_saved_while_running_resumes_idle(
         await pilot.press("n")
         await wait_for(pilot, lambda t: t.step == s.step + 1, what="a step after resuming")
         assert resumed.main.query_one(ParamsTable) is not None
+
+
+async def test_the_empty_entry_of_a_dropdown_changes_nothing() -> None:
+    """Choosing the blank first entry of the optimizer list is no choice: nothing is
+    sent, nothing is asked, and the list shows the optimizer in force again."""
+    app = make_app("five-points", device="cpu")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_seq(pilot, 1)
+        select = app.main.query_one("#set-optimizer", Select)
+        select.focus()
+        await pilot.press("enter", "up", "enter")  # from gd up to the blank entry
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "MainScreen"
+        assert select.value == "gd" and app.seq == 1 and app.last_failure is None

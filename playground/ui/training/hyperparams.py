@@ -198,6 +198,9 @@ class Hyperparams(Grid):
     def _selected(self, event: Select.Changed) -> None:
         event.stop()
         name = (event.select.id or "").removeprefix("set-")
-        if event.value is Select.BLANK or event.value == self._shown.get(name):
+        if event.select.is_blank():  # the empty entry is no choice: show the one in force
+            self.show_in_force((name,))
+            return
+        if event.value == self._shown.get(name):
             return  # nothing new
         self.post_message(self.Changed({name: event.value}))
