@@ -17,7 +17,7 @@ import torch
 from playground.training.config import TrainConfig
 from playground.training.data import Dataset
 from playground.training.history import Recorder
-from playground.training.models import Model, build_model, n_outputs_for
+from playground.training.models import Model, model_for
 from playground.training.presets import Preset
 from playground.training.transcript import Transcript, preamble
 
@@ -84,15 +84,7 @@ def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
         raise ValueError(f"batch_size: {cfg.batch_size} > {len(ds.train)} training samples")
     # the model draws its initial values from the global RNG right after the data,
     # exactly as the exercises do
-    model = build_model(
-        cfg.model,
-        ds.n_features,
-        n_outputs_for(cfg.loss, ds.n_classes),
-        cfg.hidden,
-        cfg.activation,
-        cfg.init,
-        dict(cfg.init_values) or None,
-    ).to(device)
+    model = model_for(cfg, ds).to(device)
     x, y = ds.train.x.to(device), ds.train.y.to(device)
     return Build(
         preset=preset,

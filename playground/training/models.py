@@ -8,10 +8,15 @@ transcript and the analytic gradients all speak about the same ``w``, ``b``, ``w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from playground.training.config import TrainConfig
+    from playground.training.data import Dataset
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -121,6 +126,19 @@ def build_model(
             for name, value in init_values.items():
                 params[name].fill_(value)
     return Model(kind=kind, module=module, params=params, n_outputs=n_outputs)
+
+
+def model_for(cfg: TrainConfig, dataset: Dataset) -> Model:
+    """The model ``cfg`` asks for, shaped for ``dataset`` (drawn from the global RNG)."""
+    return build_model(
+        cfg.model,
+        dataset.n_features,
+        n_outputs_for(cfg.loss, dataset.n_classes),
+        cfg.hidden,
+        cfg.activation,
+        cfg.init,
+        dict(cfg.init_values) or None,
+    )
 
 
 def compute_loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

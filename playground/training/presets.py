@@ -175,19 +175,11 @@ def _check_model_fits(preset: Preset, dataset: Dataset) -> None:
     # with this file's name now, not when a session starts
     import torch
 
-    from playground.training.models import build_model, n_outputs_for
+    from playground.training.models import model_for
 
     rng = torch.random.get_rng_state()
     try:
-        build_model(
-            cfg.model,
-            dataset.n_features,
-            n_outputs_for(cfg.loss, dataset.n_classes),
-            cfg.hidden,
-            cfg.activation,
-            cfg.init,
-            dict(cfg.init_values) or None,
-        )
+        model_for(cfg, dataset)
     except ValueError as exc:
         field = "model.init" if "init" in str(exc) else "model.kind"
         raise PresetError(file, field, str(exc).removeprefix("model.init: ")) from exc

@@ -274,24 +274,23 @@ class Session(Runs):
             self.cfg = self.cfg.with_overrides(device=device)
             return
         old = self.device
-        before = self.state()
         builds = {id(b): b for b in self._builds()}.values()
-        try:
-            for b in builds:
-                b.to(dev)
-            for stack in (self.undo_stack, self.redo_stack):
-                stack.map(lambda e: UndoEntry(e.label, _moved(e.state, dev, device), e.note))
-        except BaseException:
-            for b in builds:
-                try:
-                    b.to(old)
-                except Exception:  # noqa: BLE001 - the old device may be the broken one
-                    pass
-            self.restore(before)
-            raise
-        self._prev = None
-        self._prev_ready = False
-        self.cfg = self.cfg.with_overrides(device=device)
+        with self.transaction():  # on failure: the state and both stacks as they were
+            try:
+                for b in builds:
+                    b.to(dev)
+                for stack in (self.undo_stack, self.redo_stack):
+                    stack.map(lambda e: UndoEntry(e.label, _moved(e.state, dev, device), e.note))
+            except BaseException:
+                for b in builds:  # the objects the saved state refers to, back where they were
+                    try:
+                        b.to(old)
+                    except Exception:  # noqa: BLE001 - the old device may be the broken one
+                        pass
+                raise
+            self._prev = None
+            self._prev_ready = False
+            self.cfg = self.cfg.with_overrides(device=device)
 
     def _builds(self) -> list[Build]:
         return [self.build] + [e.state.build for s in (self.undo_stack, self.redo_stack) for e in s]

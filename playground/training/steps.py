@@ -42,6 +42,7 @@ class Stepper:
     progress: Progress
     deltas: dict[str, torch.Tensor | None]
     analytic: dict[str, np.ndarray] | None
+    _run: object | None = None  # a run in progress (``runs.Runs``): no other action then
 
     def _init_state(self, build: Build, cfg: TrainConfig) -> None:
         self.build, self.cfg = build, cfg
@@ -124,7 +125,7 @@ class Stepper:
     def _action(self, label: str, note: str = "") -> Iterator[TrainState]:
         """One user action: a transaction, and one undo entry (the state before it).
         Redo is cleared: a new action starts a new future."""
-        if getattr(self, "_run", None) is not None:
+        if self._run is not None:
             raise ActionError(f"{label}: a run is going on - pause it first")
         with self.transaction() as before:
             yield before

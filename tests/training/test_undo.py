@@ -259,3 +259,23 @@ def test_the_code_follows_undo_so_the_script_replays_what_is_on_screen(tmp_path:
     printed = [float(v) for line in out[1:] for v in line.strip("[]").split(",")]
     shown = [float(p.value.reshape(-1)[0]) for p in s.snapshot().params]
     assert printed == pytest.approx(shown, rel=1e-6)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_move_to_the_gpu_and_back_carries_undo_and_redo_along() -> None:
+    s = session("multiple-regression", momentum=0.9)
+    s.run(5)
+    s.backward()
+    s.step()
+    s.undo()
+    before = seen(s)
+    s.move_to("cuda")
+    assert s.snapshot().device.startswith("cuda")
+    s.move_to("cpu")
+    assert_same(before, seen(s))
+    s.redo()
+    s.undo()
+    s.undo()  # the backward, then the run: entries made on the CPU, moved twice
+    s.undo()
+    assert s.snapshot().step == 0
