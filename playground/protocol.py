@@ -26,6 +26,21 @@ ActionName = Literal[
 ]  # fmt: skip
 ACTIONS: tuple[ActionName, ...] = ActionName.__args__  # type: ignore[attr-defined]
 
+# The session's keys, declared once: the TUI binds them, `playground run --actions` reads
+# them (there "^y" stands for ctrl+y), the help screen lists them.
+ACTION_KEYS: dict[str, tuple[ActionName, str]] = {
+    "f": ("forward", "forward"),
+    "b": ("backward", "backward"),
+    "z": ("zero_grad", "zero_grad"),
+    "Z": ("zero_grad_none", "zero_grad(set_to_none)"),
+    "s": ("step", "step"),
+    "n": ("train_step", "train step"),
+    "u": ("undo", "undo"),
+    "ctrl+y": ("redo", "redo"),
+    "ctrl+r": ("reset", "reset"),
+}
+RUN_KEY = "r"  # run / pause
+
 
 class Status(StrEnum):
     """What the runner is doing with the session, or how its last run ended."""
@@ -85,10 +100,11 @@ class Configure(Command):
 
 @dataclass(frozen=True)
 class Export(Command):
-    """Write the transcript (kind="script") or the loss history (kind="csv") to ``path``."""
+    """Write the code (kind="script": a .py file; "notebook": an .ipynb) or the loss
+    history (kind="csv") to ``path``."""
 
     path: str
-    kind: Literal["script", "csv"] = "script"
+    kind: Literal["script", "notebook", "csv"] = "script"
 
 
 @dataclass(frozen=True)

@@ -223,12 +223,10 @@ class Runner(CommandThread):
 
     def _export(self, cmd: Export) -> None:
         path = Path(cmd.path).expanduser()
-        if cmd.kind == "csv":
-            from playground.training.export import write_loss_csv
-
-            write_loss_csv(self.session, path)
-        else:
-            self.session.export_script(path)
+        s = self.session
+        {"csv": s.export_loss_csv, "notebook": s.export_notebook, "script": s.export_script}[
+            cmd.kind
+        ](path)
         self.publish(Notice(f"wrote {path}"))
 
     def _save(self, path: Path, sidecar: bool) -> Saved:

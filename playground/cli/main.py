@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import shtab
+
 from playground.cli import grad
 
 SUBCOMMANDS = ("presets", "run", "grad", "tui")
+# options of `playground` itself (anything else before a subcommand means the TUI)
+TOP_LEVEL = ("-h", "--help", "--version", "--print-completion")
 
 
 def _positive_int(text: str) -> int:
@@ -80,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="playground",
         description="A terminal training playground for gradient descent with PyTorch.",
     )
+    from playground import __version__
+
+    parser.add_argument("--version", action="version", version=f"playground {__version__}")
+    # `playground --print-completion bash > /etc/bash_completion.d/playground` (or zsh, tcsh)
+    shtab.add_argument_to(parser, "--print-completion")
     sub = parser.add_subparsers(dest="command")
 
     tui = sub.add_parser("tui", help="open the TUI (the default)")
@@ -114,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop once a step's loss is <= TOL",
     )
     _add_setting_options(run)
+    run.add_argument(
+        "--actions",
+        metavar="KEYS",
+        default=None,
+        help='the TUI\'s keys in order, with repeats: "b b z s n*10 r" (f forward, b backward, '
+        "z zero_grad, Z zero_grad to None, s step, n train step, r run, u undo, ^y redo, "
+        "^r reset); prints the state after each",
+    )
     run.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     run.add_argument("--every", type=_positive_int, default=None, help="print every N steps")
     run.add_argument(
@@ -121,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         default=None,
         help="write the session as a runnable .py file",
+    )
+    run.add_argument(
+        "--export-notebook",
+        metavar="FILE",
+        default=None,
+        help="write the session as a Jupyter notebook (.ipynb)",
     )
     run.add_argument("--export-csv", metavar="FILE", default=None, help="write the loss history")
     run.add_argument("--save", metavar="FILE", default=None, help="save the session to FILE")
@@ -138,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # `playground`, `playground PRESET` and `playground --device cpu` all mean the TUI
-    if not args_list or (args_list[0] not in SUBCOMMANDS and args_list[0] not in ("-h", "--help")):
+    if not args_list or (args_list[0] not in SUBCOMMANDS and args_list[0] not in TOP_LEVEL):
         args_list = ["tui", *args_list]
     parser = build_parser()
     args = parser.parse_args(args_list)
@@ -154,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_tui(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `playground run ... | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stdout is closed at exit
+        return 0
 
 
 def cmd_presets() -> int:

@@ -1,11 +1,23 @@
-"""``playground run``: train a preset headless and print a table or JSON lines."""
+"""``playground run``: train a preset headless, or drive it action by action, and print a
+table or JSON lines (``playground.training.report``: one row per report, then a summary;
+the rows follow ``playground/schemas/run.schema.json``).
+
+    playground run two-points --actions "b s z b s" --json
+    playground run noisy-line --steps 100 --every 10
+
+``--actions`` takes the TUI's keys (f b z Z s n r u ^y ^r, or the action names), each with
+an optional repeat count (``n*10``), and prints the state after every action.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Callable
 from typing import Any
+
+# the columns of the table output (the JSON rows carry everything)
+HEADER = ("step", "epoch", "batch_loss", "train_loss", "val_loss", "train_accuracy")
 
 
 def _fail(message: str) -> int:
@@ -19,16 +31,27 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in USER_SETTINGS if getattr(args, k, None) is not None}
 
 
-def _row(snap: Any) -> dict[str, Any]:
-    return {
-        "step": snap.step,
-        "epoch": round(snap.epoch, 4),
-        "batch_loss": snap.batch_loss,
-        "train_loss": snap.train_loss,
-        "val_loss": snap.val_loss,
-        "train_accuracy": snap.train_accuracy,
-        "val_accuracy": snap.val_accuracy,
-    }
+def parse_actions(text: str) -> list[str]:
+    """``"b b z s n*3 r"`` -> the action names, repeats spelled out; ValueError naming
+    the token that is not an action."""
+    from playground.protocol import ACTION_KEYS, ACTIONS, RUN_KEY
+
+    by_key = {key.replace("ctrl+", "^"): name for key, (name, _) in ACTION_KEYS.items()}
+    names: list[str] = []
+    for i, token in enumerate(text.replace(",", " ").split(), 1):
+        key, _, count = token.partition("*")
+        name = by_key.get(key) or (key if key in (*ACTIONS, "run") else None)
+        if key == RUN_KEY:
+            name = "run"
+        if name is None:
+            keys = " ".join(by_key) + f" {RUN_KEY}"
+            raise ValueError(f"--actions: {token!r} (action {i}) is not one of {keys} or a name")
+        if count and not (count.isdigit() and 1 <= int(count) <= 100_000):
+            raise ValueError(f"--actions: {token!r} (action {i}): the repeat must be 1..100000")
+        names += [name] * (int(count) if count else 1)
+    if not names:
+        raise ValueError("--actions: no actions given")
+    return names
 
 
 def _fmt(v: Any) -> str:
@@ -39,17 +62,39 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _params(d: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if d is None else {k: v.tolist() for k, v in d.items()}
+class _Out:
+    """Rows as a table or as JSON lines."""
+
+    def __init__(self, json_lines: bool, session: Any, actions: bool) -> None:
+        self.json, self.actions = json_lines, actions
+        if not json_lines:
+            head = (["action"] if actions else []) + list(HEADER)
+            if actions:
+                head += [f"{n}{k}" for n in session.model.params for k in ("", ".grad")]
+            print("  ".join(f"{h:>12}" for h in head))
+
+    def row(self, snapshot: Any, action: str | None = None) -> None:
+        from playground.training.report import dumps, fmt_array, row
+
+        r = row(snapshot, action)
+        if self.json:
+            print(dumps(r))
+            return
+        cells = ([action or ""] if self.actions else []) + [_fmt(r[h]) for h in HEADER]
+        if self.actions:
+            for p in snapshot.params:
+                cells += [fmt_array(p.value), fmt_array(p.grad, shape=False)]
+        print("  ".join(f"{c:>12}" for c in cells))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from playground.training.catalog import PresetError
     from playground.training.devices import DeviceError
     from playground.training.presets import find_preset
-    from playground.training.session import Session
+    from playground.training.session import ActionError, Session
 
     try:
+        actions = parse_actions(args.actions) if args.actions else None
         if args.resume:
             from playground.training.persist import SessionFileError, load_session
 
@@ -63,69 +108,97 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     steps = args.steps if args.steps is not None else session.cfg.max_steps
     until = args.until_loss if args.until_loss is not None else session.cfg.until_loss
-    every = args.every or max(1, steps // 20)
-    out = sys.stdout
-    header = ("step", "epoch", "batch_loss", "train_loss", "val_loss", "train_accuracy")
     if not args.json:
         print(
             f"{session.preset.title}\n{session.snapshot().device}, lr {session.cfg.lr:g}, "
-            f"{session.cfg.optimizer}, {session.cfg.loss}",
-            file=out,
+            f"{session.cfg.optimizer}, {session.cfg.loss}"
         )
-        print("  ".join(f"{h:>12}" for h in header), file=out)
+    out = _Out(args.json, session, actions is not None)
+    try:
+        if actions is not None:
+            reason, message = _act(session, actions, steps, until, out.row)
+        else:
+            reason, message = _train(session, steps, until, args.every or max(1, steps // 20), out)
+    except ActionError as exc:
+        return _fail(str(exc))
+    return _finish(args, session, reason, message)
+
+
+def _train(session: Any, steps: int, until: float | None, every: int, out: _Out) -> tuple:
+    """One run (one undo entry in a saved session), reported every ``every`` steps."""
     from playground.training.runs import StopReason, describe
 
-    # one run (one undo entry in a saved session), reported every `every` steps
     session.begin_run(steps, until)
     while True:
         result = session.run_slice(steps=every)
-        row = _row(session.snapshot())
-        if args.json:
-            print(json.dumps(row), file=out)
-        else:
-            print("  ".join(f"{_fmt(row[h]):>12}" for h in header), file=out)
+        out.row(session.snapshot())
         if result.reason is not StopReason.BUDGET:
             break
-    reason, message = str(result.reason), describe(result, until)
-    snap = session.snapshot()
-    final = {p.name: p.value.tolist() for p in snap.params}
-    if args.export_script:
-        session.export_script(args.export_script)
-    if args.export_csv:
-        from playground.training.export import write_loss_csv
+    return str(result.reason), describe(result, until)
 
-        write_loss_csv(session, args.export_csv)
+
+def _act(
+    session: Any,
+    actions: list[str],
+    steps: int,
+    until: float | None,
+    report: Callable[[Any, str], None],
+) -> tuple[str, str]:
+    """Each action in turn, the state reported after each; ``run`` runs ``steps``."""
+    from playground.training.runs import describe
+
+    reason, message = "actions", f"{len(actions)} actions"
+    for i, name in enumerate(actions, 1):
+        if name == "run":
+            result = session.run(steps, until)
+            reason, message = str(result.reason), describe(result, until)
+        elif name in ("undo", "redo"):
+            if (session.undo() if name == "undo" else session.redo()) is None:
+                raise _no(name, i)
+        elif name == "zero_grad_none":
+            session.zero_grad(set_to_none=True)
+        else:
+            try:
+                getattr(session, name)()
+            except Exception as exc:
+                raise _no(name, i, str(exc)) from exc
+        report(session.snapshot(), name)
+    return reason, message
+
+
+def _no(name: str, i: int, why: str = "") -> Exception:
+    from playground.training.session import ActionError
+
+    return ActionError(f"--actions: {name} (action {i}): {why or f'nothing to {name}'}")
+
+
+def _finish(args: argparse.Namespace, session: Any, reason: str, message: str) -> int:
+    """Save first (nothing of the session is lost if an export then fails), export,
+    then the summary."""
+    from playground.training.report import dumps, summary
+
     if args.save:
         from playground.training.persist import save_session
 
         save_session(session, args.save)
-    summary = {
-        "preset": snap.preset,
-        "reason": reason,
-        "steps": snap.step,
-        "message": message,
-        "final": final,
-        "true": _params(snap.true_params),
-        "closed_form": _params(snap.closed_form),
-        "train_loss": snap.train_loss,
-        "val_loss": snap.val_loss,
-        "train_accuracy": snap.train_accuracy,
-        "val_accuracy": snap.val_accuracy,
-    }
+    if args.export_script:
+        session.export_script(args.export_script)
+    if args.export_notebook:
+        session.export_notebook(args.export_notebook)
+    if args.export_csv:
+        session.export_loss_csv(args.export_csv)
+    snap = session.snapshot()
+    s = summary(snap, reason, message)
     if args.json:
-        print(json.dumps({"summary": summary}), file=out)
+        print(dumps(s))
         return 0
-    print(
-        f"\nstopped ({reason.replace('_', ' ')}) after {snap.step} steps: {message}",
-        file=out,
-    )
-    names = [p.name for p in snap.params]
-    cols = [("final", final), ("true", summary["true"]), ("least squares", summary["closed_form"])]
+    print(f"\nstopped ({reason.replace('_', ' ')}) after {snap.step} steps: {message}")
+    cols = [("final", s["final"]), ("true", s["true"]), ("least squares", s["closed_form"])]
     cols = [(label, vals) for label, vals in cols if vals]
-    print(f"{'param':<10}" + "".join(f"{label:>30}" for label, _ in cols), file=out)
-    for n in names:
+    print(f"{'param':<10}" + "".join(f"{label:>30}" for label, _ in cols))
+    for n in s["final"]:
         cells = "".join(f"{_short(vals.get(n)):>30}" for _, vals in cols)
-        print(f"{n:<10}{cells}", file=out)
+        print(f"{n:<10}{cells}")
     return 0
 
 

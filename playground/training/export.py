@@ -1,27 +1,78 @@
-"""Exports of a session that are not code: the loss history as CSV."""
+"""Exports of a session: the code as a script or a notebook, the loss history as CSV.
+
+The script and the notebook are the same cells (``Transcript.cells``): the script in the
+``# %%`` percent format, the notebook built with nbformat and validated against its
+schema before it is written. Both run on plain Python + torch and end on the session's
+parameters.
+"""
 
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from playground.training.history import Recorder
 from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, KIND_TRAIN
-
-if TYPE_CHECKING:
-    from playground.training.session import Session
+from playground.training.transcript import EPILOGUE, Transcript
 
 KIND_NAMES = {KIND_FORWARD: "forward", KIND_BACKWARD: "backward", KIND_TRAIN: "train"}
 
 
-def write_loss_csv(session: Session, path: str | Path) -> Path:
-    """One row per batch loss: index, optimizer step, action kind, loss, and the
-    validation loss measured after that step (empty where there is none)."""
+def _write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` (creating parent folders), replaced atomically."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    losses, steps, kinds = session.history.views()
-    val_loss, _, val_index = session.val_history.views()
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def write_script(transcript: Transcript, path: str | Path) -> Path:
+    """The session as a runnable .py file (percent-format cells)."""
+    return _write_text(path, transcript.script(EPILOGUE))
+
+
+def notebook_json(transcript: Transcript) -> str:
+    """The session as a Jupyter notebook (nbformat 4, validated), as JSON text."""
+    import nbformat
+    from nbformat import v4
+
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    for cell in transcript.cells(EPILOGUE):
+        make = v4.new_markdown_cell if cell.kind == "markdown" else v4.new_code_cell
+        nb.cells.append(make(cell.source))
+    nbformat.validate(nb)
+    return nbformat.writes(nb)
+
+
+def write_notebook(transcript: Transcript, path: str | Path) -> Path:
+    """The session as an .ipynb file: a markdown cell per action saying what it does, a
+    code cell per action, a final cell printing the parameters."""
+    return _write_text(path, notebook_json(transcript))
+
+
+def write_loss_csv(history: Recorder, val_history: Recorder, path: str | Path) -> Path:
+    """One row per batch loss: index, optimizer step, action kind, loss, and the
+    validation loss measured after that step (empty where there is none)."""
+    losses, steps, kinds = history.views()
+    val_loss, _, val_index = val_history.views()
     val_at = dict(zip(val_index.tolist(), val_loss.tolist(), strict=True))
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     with open(p, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["index", "step", "kind", "loss", "val_loss"])

@@ -16,13 +16,14 @@ from typing import Any
 
 import torch
 
+from playground.training import export, report
 from playground.training.build import Build, make_build
 from playground.training.capture import snapshot_of
 from playground.training.config import LIVE, MOVE, REBUILD, SETTINGS, TrainConfig, effect_of
 from playground.training.devices import resolve_device
 from playground.training.history import Recorder
 from playground.training.models import Model
-from playground.training.presets import Preset
+from playground.training.presets import Preset, find_preset
 from playground.training.runs import Runs
 from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, Snapshot
 from playground.training.state import TrainState, UndoEntry
@@ -38,6 +39,20 @@ class Session(Runs):
     def __init__(self, preset: Preset, config: TrainConfig | None = None, **overrides: Any) -> None:
         cfg = (config or preset.config).with_overrides(**overrides)
         self._init_state(make_build(preset, cfg, resolve_device(cfg.device)), cfg)
+
+    @classmethod
+    def from_preset(cls, name_or_path: str, **overrides: Any) -> Session:
+        """A session of a shipped preset (by name: ``"five-points"``) or of a preset file
+        (a ``.toml`` path), with settings overridden (``lr=0.01``, ``device="cpu"``)."""
+        return cls(find_preset(name_or_path), **overrides)
+
+    def __repr__(self) -> str:
+        """The parameters, .grad and backward counts, as a table (a plain REPL)."""
+        return report.text_table(self.snapshot())
+
+    def _repr_html_(self) -> str:
+        """The same table in Jupyter."""
+        return report.html_table(self.snapshot())
 
     # --- what it is made of -----------------------------------------------------------
 
@@ -311,8 +326,16 @@ class Session(Runs):
     # --- output -------------------------------------------------------------------------
 
     def export_script(self, path: str | Path) -> Path:
-        """Write the transcript as a runnable .py file."""
-        return self.transcript.export(path, EPILOGUE)
+        """Write the code of the session as a runnable .py file (``# %%`` cells)."""
+        return export.write_script(self.transcript, path)
+
+    def export_notebook(self, path: str | Path) -> Path:
+        """Write the code of the session as a Jupyter notebook (.ipynb)."""
+        return export.write_notebook(self.transcript, path)
+
+    def export_loss_csv(self, path: str | Path) -> Path:
+        """Write every batch loss (and the validation loss after each step) as CSV."""
+        return export.write_loss_csv(self.history, self.val_history, path)
 
     def script(self) -> str:
         return self.transcript.script(EPILOGUE)

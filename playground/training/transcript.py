@@ -1,15 +1,18 @@
 """Every session action as the PyTorch code it stands for, and a runnable export.
 
-The session appends one ``Entry`` per action. ``Transcript.script()`` puts a preamble
+The session appends one ``Entry`` per action. ``Transcript.cells()`` puts a preamble
 (data, initial parameters, loss, optimizer - all literal values, so nothing depends on an
-RNG) in front of the entries; run with plain ``python`` and torch, the script performs the
-same operations in the same order and ends with the same parameters as the session.
+RNG) in front of the entries, each action a markdown cell saying what it does and a code
+cell; run with plain ``python`` and torch, the script (``script()``: the cells in the
+``# %%`` percent format editors and jupytext run cell by cell) or the notebook
+(``export.write_notebook``) performs the same operations in the same order and ends with
+the same parameters as the session.
 """
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,6 +24,54 @@ class Entry:
     action: str
     code: str
     run: tuple[int, int] | None = None  # (train steps, first micro-batch) of a train loop
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the exported script or notebook."""
+
+    kind: str  # "markdown" | "code"
+    source: str
+
+
+# What each action does, for its markdown cell (the action's label starts with the key)
+EXPLAIN = (
+    ("forward", "The loss of the next micro-batch, without a gradient: `.grad` is untouched."),
+    (
+        "backward",
+        "Forward on the next micro-batch, then `loss.backward()`: every `.grad` ADDS this "
+        "batch's gradient (`p.grad += dloss/dp`); nothing but zero_grad resets it.",
+    ),
+    (
+        "zero_grad",
+        "Every `.grad` back to zero (`zero_()`) or to `None`: the next backward starts from "
+        "nothing instead of adding to what is there.",
+    ),
+    (
+        "step",
+        "One optimizer step with the gradients as they are: each parameter moves by the "
+        "optimizer's rule (`p -= lr * p.grad` for plain gradient descent). `.grad` is kept.",
+    ),
+    (
+        "train step",
+        "One ordinary update: zero_grad, forward and backward (K times with accumulation), "
+        "then step.",
+    ),
+    ("set K", "Gradient accumulation: K backward passes (micro-batches) per optimizer step."),
+    ("set batch size", "A new micro-batch size: the walk over the data starts again."),
+    ("set ", "A setting changes from here on (the training state is kept)."),
+    ("moved to", "The session went on on another device."),
+)
+
+
+def explain(action: str) -> str:
+    """What the action labelled ``action`` does, in a sentence or two."""
+    if action.endswith("train steps"):
+        return f"{action.split()[0]} ordinary updates, each: zero_grad, forward, backward, step."
+    for key, text in EXPLAIN:
+        if action.startswith(key):
+            return text
+    return "An action of the session."
 
 
 def _literal(values: object) -> str:
@@ -133,16 +184,28 @@ class Transcript:
     def lines(self) -> tuple[str, ...]:
         return tuple(f"# {e.action}\n{e.code}" for e in self.entries)
 
-    def script(self, epilogue: str = "") -> str:
-        body = "\n\n".join(f"# {e.action}\n{e.code}" for e in self.entries)
-        return f"{self.preamble}\n\n# --- the session, action by action ---\n{body}\n\n{epilogue}"
+    def cells(self, epilogue: str = "") -> list[Cell]:
+        """The set-up, then a markdown and a code cell per action, then ``epilogue``."""
+        cells = [Cell("code", self.preamble)]
+        for e in self.entries:
+            cells.append(Cell("markdown", f"**{e.action}** - {explain(e.action)}"))
+            cells.append(Cell("code", f"# {e.action}\n{e.code}"))
+        if epilogue:
+            cells.append(Cell("markdown", "Where the session ended: its parameters."))
+            cells.append(Cell("code", epilogue.rstrip("\n")))
+        return cells
 
-    def export(self, path: str | Path, epilogue: str = "") -> Path:
-        """Write the runnable script to ``path`` (creating parent folders)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(self.script(epilogue), encoding="utf-8")
-        return p
+    def script(self, epilogue: str = "") -> str:
+        """The cells as a Python file in the percent format (``# %%`` starts a cell)."""
+        parts = []
+        for cell in self.cells(epilogue):
+            if cell.kind == "markdown":
+                wrapped = textwrap.wrap(cell.source, 86) or [""]
+                lines = "\n".join(f"# {line}" for line in wrapped)
+                parts.append(f"# %% [markdown]\n{lines}")
+            else:
+                parts.append(f"# %%\n{cell.source}")
+        return "\n\n".join(parts) + "\n"
 
 
 def preamble(

@@ -36,6 +36,7 @@ from playground.protocol import (
 from playground.training.catalog import preset_infos
 from playground.training.sidecar import read_sidecar
 from playground.ui.dialogs.error_screen import ErrorScreen
+from playground.ui.dialogs.export_dialog import ExportDialog
 from playground.ui.dialogs.help_screen import HelpScreen
 from playground.ui.dialogs.path_prompt import PathPrompt
 from playground.ui.dialogs.preset_picker import PresetPicker
@@ -44,6 +45,7 @@ from playground.ui.messages import RunnerEvent, SnapshotReady, wrap
 from playground.ui.training.main_screen import MainScreen
 
 SESSION_ACTIONS = ("save", "open", "export_csv")  # keys for the main screen only
+EXPORTS = {"script": ".py", "notebook": ".ipynb", "csv": "_loss.csv"}  # kind -> file suffix
 
 
 def file_stem(preset: str) -> str:
@@ -239,13 +241,19 @@ class PlaygroundApp(App[None]):
         if self.snapshot is None:
             self.notify("nothing to export yet", severity="warning")
             return
-        self.submit(Export(str(self._default_file(".py"))))
+        paths = {kind: str(self._default_file(suffix)) for kind, suffix in EXPORTS.items()}
+
+        def chosen(kind: str | None) -> None:
+            if kind is not None:
+                self.submit(Export(paths[kind], kind=kind))  # type: ignore[arg-type]
+
+        self.push_screen(ExportDialog(paths), chosen)
 
     def action_export_csv(self) -> None:
         if self.snapshot is None:
             self.notify("nothing to export yet", severity="warning")
             return
-        self.submit(Export(str(self._default_file("_loss.csv")), kind="csv"))
+        self.submit(Export(str(self._default_file(EXPORTS["csv"])), kind="csv"))
 
     def _default_file(self, suffix: str) -> Path:
         preset = self.snapshot.preset if self.snapshot is not None else self.preset or "session"

@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 import torch
@@ -15,12 +17,17 @@ import torch
 from playground.cli.main import main
 from playground.training.catalog import preset_paths
 
+SCHEMA = json.loads((Path(__file__).parents[2] / "playground/schemas/run.schema.json").read_text())
+
 
 def json_lines(text: str) -> tuple[list[dict], dict]:
-    """The per-report rows and the final summary of `run --json`."""
+    """The per-report rows and the final summary of `run --json`, each line checked
+    against the published JSON Schema."""
     records = [json.loads(line) for line in text.splitlines() if line.strip()]
-    assert "summary" in records[-1]
-    return records[:-1], records[-1]["summary"]
+    for record in records:
+        jsonschema.validate(record, SCHEMA)
+    assert [r["type"] for r in records] == ["row"] * (len(records) - 1) + ["summary"]
+    return records[:-1], records[-1]
 
 
 def test_presets_lists_every_name_with_its_title(capsys):

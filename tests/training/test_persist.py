@@ -471,7 +471,7 @@ def test_loss_csv_has_one_row_per_recorded_loss(
     actions(s)
     snap = s.snapshot()
     h = snap.history
-    path = write_loss_csv(s, tmp_path / "sub" / "loss.csv")
+    path = write_loss_csv(s.history, s.val_history, tmp_path / "sub" / "loss.csv")
     header, rows = _read_csv(path)
     assert header == ["index", "step", "kind", "loss", "val_loss"]
     assert len(rows) == len(h.loss) > 0
@@ -515,7 +515,8 @@ def test_cli_run_exports_a_csv_and_a_script_that_runs(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])["summary"]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["type"] == "summary"
     assert summary["steps"] == 20
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "f.py"]
 

@@ -34,7 +34,7 @@ def mixed(s: Session) -> None:
     s.undo()  # takes back the run of 5, keeps the new lr
     s.train_step()
     s.configure(lr=s.cfg.lr * 3)
-    s.undo()  # takes back the train step; the lr set after it stays
+    s.undo()  # takes back the lr change (its "set lr" entry goes from the code too)
     s.train_step()
 
 

@@ -214,11 +214,23 @@ async def test_divergence_pauses_shows_it_and_undo_returns() -> None:
 
 
 async def test_export_writes_the_code(tmp_path: Any) -> None:
+    """e asks what to export: p the script, n the notebook, Escape nothing."""
+    import nbformat
+
     app = make_app("five-points", device="cpu", export_dir=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_seq(pilot, 1)
-        await pilot.press("b", "e")
+        await pilot.press("b", "e", "p")
         await wait_for(pilot, lambda s: app.notices, what="notice")
         path = tmp_path / "playground_five_points.py"
         assert app.notices[-1] == f"wrote {path}"
         assert "loss.backward()" in path.read_text()
+        await pilot.press("e", "n")
+        await wait_for(pilot, lambda s: len(app.notices) == 2, what="the notebook")
+        notebook = tmp_path / "playground_five_points.ipynb"
+        assert app.notices[-1] == f"wrote {notebook}"
+        nb = nbformat.read(notebook, as_version=4)
+        assert any("loss.backward()" in c.source for c in nb.cells if c.cell_type == "code")
+        await pilot.press("e", "escape")
+        await pilot.pause(0.2)
+        assert len(app.notices) == 2 and type(app.screen).__name__ == "MainScreen"

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from textual.pilot import Pilot
 
+from playground.training.report import fmt_array
 from playground.tui import make_app
 from playground.ui.app import PlaygroundApp
-from playground.ui.training.params_table import fmt_array
 from tests.ui.helpers import LR, X, Y
 
 

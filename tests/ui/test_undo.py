@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from textual.widgets import Input, Select
 
+from playground.training.report import fmt_array
 from playground.tui import make_app
 from playground.ui.app import PlaygroundApp
-from playground.ui.training.params_table import ParamsTable, fmt_array
+from playground.ui.training.params_table import ParamsTable
 from tests.ui.helpers import cell, wait_for, wait_seq
 
 

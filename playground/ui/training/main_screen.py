@@ -22,7 +22,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static, Tab, Tabs
 
-from playground.protocol import Act, Configure, Published, Run
+from playground.protocol import ACTION_KEYS, RUN_KEY, Act, Configure, Published, Run
 from playground.training.config import REBUILD, effect_of
 from playground.ui.dialogs.confirm import ConfirmScreen
 from playground.ui.training.code_panel import CodePanel
@@ -87,16 +87,11 @@ class MainScreen(Screen[None]):
 
     AUTO_FOCUS = "#params"
     BINDINGS = [
-        Binding("f", "act('forward')", "forward", show=False),
-        Binding("b", "act('backward')", "backward", show=False),
-        Binding("z", "act('zero_grad')", "zero_grad", show=False),
-        Binding("Z", "act('zero_grad_none')", "zero_grad(set_to_none)", show=False),
-        Binding("s", "act('step')", "step", show=False),
-        Binding("n", "act('train_step')", "train step", show=False),
-        Binding("r", "run", "run/pause", show=False),
-        Binding("u", "act('undo')", "undo", show=False),
-        Binding("ctrl+y", "act('redo')", "redo", show=False),
-        Binding("ctrl+r", "act('reset')", "reset", show=False),
+        *(
+            Binding(key, f"act('{name}')", label, show=False)
+            for key, (name, label) in ACTION_KEYS.items()
+        ),
+        Binding(RUN_KEY, "run", "run/pause", show=False),
         Binding("p", "app.presets", "presets"),
         Binding("l", "log_scale", "log"),
         Binding("e", "app.export", "export"),

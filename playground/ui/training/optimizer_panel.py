@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from playground.ui.training.params_table import fmt_array
+from playground.training.report import fmt_array
 
 if TYPE_CHECKING:
     from playground.training.snapshot import OptimizerView

@@ -18,9 +18,9 @@ from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
-if TYPE_CHECKING:
-    import numpy as np
+from playground.training.report import count_label, fmt_array
 
+if TYPE_CHECKING:
     from playground.training.snapshot import ParamView, Snapshot
 
 COLUMNS = (
@@ -31,7 +31,6 @@ COLUMNS = (
     ("analytic", "analytic"),
     ("delta", "step Δ"),
 )
-INLINE_MAX = 4  # tensors with up to this many numbers are shown in full on one line
 LINEAR_MODELS = ("scalar", "linear", "logistic", "softmax")  # those with analytic gradients
 
 # grad state -> theme variable for its colour
@@ -50,30 +49,6 @@ def grad_state(p: ParamView) -> str:
     if p.backwards_since_zero == 0:
         return "zeroed"
     return "fresh" if p.backwards_since_zero == 1 else "growing"
-
-
-def count_label(p: ParamView) -> str:
-    state = grad_state(p)
-    if state == "none":
-        return "None"
-    if state == "zeroed":
-        return "zeroed"
-    return f"x{p.backwards_since_zero}" + (" +=" if state == "growing" else "")
-
-
-def fmt_array(a: np.ndarray | None, shape: bool = True) -> str:
-    """Numbers in full when small, else shape (optional) and norm."""
-    if a is None:
-        return "None"
-    import numpy as np  # not at import time: the first frame does not wait for numpy
-
-    a = np.asarray(a)
-    if a.size == 1:
-        return f"{float(a.reshape(-1)[0]):.5g}"
-    if a.size <= INLINE_MAX:
-        return "[" + ", ".join(f"{float(v):.4g}" for v in a.reshape(-1)) + "]"
-    norm = f"‖{float(np.linalg.norm(a)):.4g}‖"
-    return f"{tuple(a.shape)} {norm}" if shape else norm
 
 
 class ParamsTable(DataTable):
