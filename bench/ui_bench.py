@@ -98,6 +98,7 @@ def _history(n: int) -> LossHistory:
         val_loss=loss[:: max(1, n // 1000)] * 1.1,
         val_step=np.arange(0, n, max(1, n // 1000), dtype=np.int64),
         val_index=np.arange(1, n + 1, max(1, n // 1000), dtype=np.int64),
+        val_accuracy=np.zeros(0, dtype=np.float32),
     )
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 ActionName = Literal[
     "forward", "backward", "zero_grad", "zero_grad_none", "step", "train_step", "undo", "redo",
-    "reset",
+    "reset", "restore_best",
 ]  # fmt: skip
 ACTIONS: tuple[ActionName, ...] = ActionName.__args__  # type: ignore[attr-defined]
 
@@ -38,6 +38,7 @@ ACTION_KEYS: dict[str, tuple[ActionName, str]] = {
     "u": ("undo", "undo"),
     "ctrl+y": ("redo", "redo"),
     "ctrl+r": ("reset", "reset"),
+    "B": ("restore_best", "restore the best state (lowest validation loss)"),
 }
 RUN_KEY = "r"  # run / pause
 

@@ -207,6 +207,10 @@ class Runner(CommandThread):
             return
         if name == "zero_grad_none":
             s.zero_grad(set_to_none=True)
+        elif name == "restore_best":
+            epoch = s.restore_best()
+            self._set(Status.IDLE, f"restored the best state: epoch {epoch} (u takes it back)")
+            return
         else:
             getattr(s, name)()
         self._set(Status.IDLE)

@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
         "z zero_grad, Z zero_grad to None, s step, n train step, r run, u undo, ^y redo, "
         "^r reset); prints the state after each",
     )
+    run.add_argument(
+        "--restore-best",
+        action="store_true",
+        help="end on the parameters of the epoch with the lowest validation loss",
+    )
     run.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     run.add_argument("--every", type=_positive_int, default=None, help="print every N steps")
     run.add_argument(

@@ -177,6 +177,13 @@ def _finish(args: argparse.Namespace, session: Any, reason: str, message: str) -
     then the summary."""
     from playground.training.report import dumps, summary
 
+    if args.restore_best:
+        from playground.training.session import ActionError
+
+        try:
+            session.restore_best()  # undoable in a saved session, like every action
+        except ActionError as exc:
+            return _fail(f"--restore-best: {exc}")
     if args.save:
         from playground.training.persist import save_session
 
@@ -188,11 +195,16 @@ def _finish(args: argparse.Namespace, session: Any, reason: str, message: str) -
     if args.export_csv:
         session.export_loss_csv(args.export_csv)
     snap = session.snapshot()
-    s = summary(snap, reason, message)
+    s = summary(snap, reason, message, restored=args.restore_best)
     if args.json:
         print(dumps(s))
         return 0
     print(f"\nstopped ({reason.replace('_', ' ')}) after {snap.step} steps: {message}")
+    if snap.best is not None:
+        said = "restored" if args.restore_best else "kept"
+        print(f"best at epoch {snap.best.epoch}, val loss {snap.best.val_loss:.6g} ({said})")
+    if snap.test_loss is not None:
+        print(f"test loss {snap.test_loss:.6g} (the held-out test split)")
     cols = [("final", s["final"]), ("true", s["true"]), ("least squares", s["closed_form"])]
     cols = [(label, vals) for label, vals in cols if vals]
     print(f"{'param':<10}" + "".join(f"{label:>30}" for label, _ in cols))

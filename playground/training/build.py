@@ -31,6 +31,7 @@ class Caches:
     grid: torch.Tensor | None = None  # decision-boundary lattice, on the device
     closed: tuple[Any, Any] | None = None  # (true parameters, least-squares optimum)
     device_label: str | None = None  # "cuda:0 NVIDIA H100 (80 GiB)": asked once
+    test: tuple[torch.Tensor, torch.Tensor] | None = None  # the test split, on the device
 
 
 @dataclass(eq=False)
@@ -45,10 +46,20 @@ class Build:
     x: torch.Tensor
     y: torch.Tensor
     val: tuple[torch.Tensor, torch.Tensor] | None
-    history: Recorder  # every batch loss (tag: KIND_*)
-    val_history: Recorder  # validation loss after each step (tag: batch losses by then)
+    # the recorded series, by name: "batch" every batch loss (tag: KIND_*); "val" the
+    # validation loss of each epoch's validation phase (tag: batch losses recorded by
+    # then); "val_acc" its accuracy (tag: the epoch)
+    series: dict[str, Recorder]
     transcript: Transcript
     caches: Caches = field(default_factory=Caches)
+
+    @property
+    def history(self) -> Recorder:
+        return self.series["batch"]
+
+    @property
+    def val_history(self) -> Recorder:
+        return self.series["val"]
 
     @property
     def n_train(self) -> int:
@@ -68,10 +79,11 @@ class Build:
             self.optimizer.load_state_dict(self.optimizer.state_dict())
         self.x, self.y = self.x.to(device), self.y.to(device)
         self.val = (self.val[0].to(device), self.val[1].to(device)) if self.val else None
-        self.history.to(device)
-        self.val_history.to(device)
+        for recorder in self.series.values():
+            recorder.to(device)
         self.device = device
         self.caches.line_x = self.caches.grid = self.caches.device_label = None
+        self.caches.test = None
 
 
 def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
@@ -95,8 +107,11 @@ def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
         x=x,
         y=y,
         val=(ds.val.x.to(device), ds.val.y.to(device)) if ds.val is not None else None,
-        history=Recorder(device, np.int8),
-        val_history=Recorder(device, np.int64),
+        series={
+            "batch": Recorder(device, np.int8),
+            "val": Recorder(device, np.int64),
+            "val_acc": Recorder(device, np.int64),
+        },
         transcript=Transcript(preamble=_preamble(preset, cfg, model, ds, x, y, device)),
     )
 

@@ -23,10 +23,17 @@ from playground.training.build import Build
 from playground.training.config import TrainConfig
 from playground.training.devices import describe
 from playground.training.models import compute_loss, predict_labels
-from playground.training.snapshot import FitView, LossHistory, OptimizerView, ParamView, Snapshot
+from playground.training.snapshot import (
+    BestView,
+    FitView,
+    LossHistory,
+    OptimizerView,
+    ParamView,
+    Snapshot,
+)
 
 if TYPE_CHECKING:
-    from playground.training.state import Progress
+    from playground.training.state import Best, Progress
 
 
 class _Host:
@@ -222,6 +229,7 @@ def snapshot_of(
     progress: Progress,
     deltas: dict[str, torch.Tensor | None],
     analytic_grad: dict[str, np.ndarray] | None,
+    best_state: Best | None = None,
     undo: tuple[int, str | None] = (0, None),
     redo: tuple[int, str | None] = (0, None),
 ) -> Snapshot:
@@ -229,6 +237,7 @@ def snapshot_of(
     the next entry)."""
     loss, step, kind = b.history.views()
     val_loss, val_step, val_index = b.val_history.views()
+    val_acc = b.series["val_acc"].views()[0]
     host = _Host()
     pending = [
         (n, p, host.add(p), host.add(p.grad), host.add(deltas[n]))
@@ -236,6 +245,19 @@ def snapshot_of(
     ]
     train = _metrics(b, cfg, host, b.x, b.y)
     val = _metrics(b, cfg, host, *b.val) if b.val is not None else (None, None)
+    test = b.dataset.test
+    test_loss = None
+    if test is not None:
+        xt, yt = b.caches.test or (test.x.to(b.device), test.y.to(b.device))
+        b.caches.test = (xt, yt)
+        test_loss = _metrics(b, cfg, host, xt, yt)[0]
+    best = None
+    if best_state is not None:
+        best = (
+            host.add(best_state.epoch),
+            host.add(best_state.val_loss),
+            {n: host.add(t) for n, t in best_state.values.items()},
+        )
     if b.caches.closed is None:
         b.caches.closed = true_and_closed_form(b, cfg)
     truth, closed = b.caches.closed
@@ -268,6 +290,7 @@ def snapshot_of(
         config=cfg,
         step=progress.step,
         epoch=progress.samples_trained / b.n_train,
+        epochs_done=progress.epochs_done,
         backward_total=progress.backward_total,
         cursor=progress.cursor,
         batch=None if last is None else (last % n_batches + 1, n_batches),
@@ -278,7 +301,7 @@ def snapshot_of(
         val_loss=_scalar(val[0]) if val[0] else None,
         train_accuracy=_scalar(train[1]) if train[1] else None,
         val_accuracy=_scalar(val[1]) if val[1] else None,
-        history=LossHistory(loss, step, kind, val_loss, val_step, val_index),
+        history=LossHistory(loss, step, kind, val_loss, val_step, val_index, val_acc),
         true_params=truth,
         closed_form=closed,
         log=b.transcript.lines(),
@@ -287,6 +310,10 @@ def snapshot_of(
         undo_label=undo[1],
         redo_label=redo[1],
         fit=fit(),
+        best=None
+        if best is None
+        else BestView(int(best[0]()), float(best[1]()), {n: g() for n, g in best[2].items()}),
+        test_loss=_scalar(test_loss) if test_loss else None,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -29,16 +30,32 @@ from playground.training.config import LIVE, SETTINGS, TrainConfig
 from playground.training.history import Mark
 from playground.training.presets import find_preset, load_preset
 from playground.training.session import Session
-from playground.training.state import Progress, TrainState, UndoEntry
+from playground.training.state import Best, Progress, TrainState, UndoEntry
 from playground.training.transcript import Entry
 
 FORMAT = "playground-session"
 VERSION = 2
 READABLE = (1, 2)  # version 1: before the one-state format (read, converted on the way in)
 SAVED_UNDO = 16  # undo levels kept in a session file
-_PROGRESS = ("step", "cursor", "samples_trained", "samples_pending", "backward_total")
+_PROGRESS = (
+    "step",
+    "cursor",
+    "samples_trained",
+    "samples_pending",
+    "backward_total",
+    "epochs_done",
+    "epoch_mark",
+)
 _LIVE = tuple(n for n, s in SETTINGS.items() if s.effect == LIVE)
-_HISTORY = ("history/loss", "history/step", "history/kind", "val/loss", "val/step", "val/tag")
+# each of a build's series as three arrays: {prefix}/loss, {prefix}/step, {prefix}/{tag}
+SERIES = {"batch": ("history", "kind"), "val": ("val", "tag"), "val_acc": ("val_acc", "tag")}
+
+
+def _columns(name: str) -> tuple[str, str, str]:
+    prefix, tag = SERIES[name]
+    return f"{prefix}/loss", f"{prefix}/step", f"{prefix}/{tag}"
+
+
 # optimizer state entries shaped like their parameter ("step" is a scalar)
 _PARAM_SHAPED = {"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
 
@@ -99,7 +116,14 @@ def _state_doc(prefix: str, st: TrainState, arrays: dict[str, np.ndarray]) -> di
         "optimizer": _opt_doc(prefix, st.optimizer, arrays),
         "progress": {k: getattr(p, k) for k in _PROGRESS} | {"last_batch": p.last_batch},
         "live": {k: _plain(getattr(st.config, k)) for k in _LIVE},
-        "lengths": [st.history.length, st.val_history.length],
+        "lengths": {name: mark.length for name, mark in st.marks.items()},
+        "best": None
+        if st.best is None or not math.isfinite(float(st.best.val_loss))
+        else {
+            "epoch": int(st.best.epoch),
+            "val_loss": float(st.best.val_loss),
+            "values": _tensors(prefix + "best/", st.best.values, arrays),
+        },
         "transcript": [[e.action, e.code, list(e.run) if e.run else None] for e in st.transcript],
     }
 
@@ -123,10 +147,9 @@ def save_session(session: Session, path: str | Path) -> Path:
             for i, e in enumerate(levels)
         ],
     }
-    for prefix, recorder, tag in (("history/", s.history, "kind"), ("val/", s.val_history, "tag")):
-        loss, step, tags = recorder.views()
-        arrays[prefix + "loss"], arrays[prefix + "step"] = np.asarray(loss), np.asarray(step)
-        arrays[prefix + tag] = np.asarray(tags)
+    for name, recorder in s.build.series.items():
+        for key, column in zip(_columns(name), recorder.views(), strict=True):
+            arrays[key] = np.asarray(column)
     arrays["meta.json"] = np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -277,15 +300,16 @@ def load_session(path: str | Path, device: str | None = None) -> Session:
         s = Session(preset, config=cfg)
     except (ValueError, PresetError) as exc:
         raise r.error(f"cannot rebuild the session: {exc}") from exc
-    hist = {k: r.array(k, None, "history") for k in _HISTORY}
-    for prefix in ("history/", "val/"):
-        cols = [hist[k] for k in _HISTORY if k.startswith(prefix)]
+    series = {}
+    for name in SERIES:
+        cols = [r.array(k, None, "history") for k in _columns(name)]
         if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) != 1:
-            raise r.error(f"{prefix.rstrip('/')} arrays must be 1-D and of equal length")
-    lengths = (len(hist["history/loss"]), len(hist["val/loss"]))
+            raise r.error(f"{SERIES[name][0]} arrays must be 1-D and of equal length")
+        series[name] = cols
+    lengths = {name: len(cols[0]) for name, cols in series.items()}
     current = _read_state(r, doc, s, lengths)
-    if (current.history.length, current.val_history.length) != lengths:
-        raise r.error(f"lengths {list(lengths)} of the saved history do not match the file's")
+    if {n: m.length for n, m in current.marks.items()} != lengths:
+        raise r.error(f"lengths {lengths} of the saved history do not match the file's")
     levels = [
         (
             _read_state(r, level, s, lengths),
@@ -294,8 +318,8 @@ def load_session(path: str | Path, device: str | None = None) -> Session:
         )
         for level in r.field(doc, "undo", list)
     ]
-    s.history.extend(hist["history/loss"], hist["history/step"], hist["history/kind"])
-    s.val_history.extend(hist["val/loss"], hist["val/step"], hist["val/tag"])
+    for name, cols in series.items():
+        s.build.series[name].extend(*cols)
     try:
         s.restore(current)
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -323,7 +347,7 @@ def _config(r: _Reader, cfg_doc: dict[str, Any], device: str | None) -> TrainCon
     return cfg
 
 
-def _read_state(r: _Reader, doc: Any, s: Session, lengths: tuple[int, int]) -> TrainState:
+def _read_state(r: _Reader, doc: Any, s: Session, lengths: dict[str, int]) -> TrainState:
     """One saved state (the current one or an undo level), validated against ``s``."""
     if not isinstance(doc, dict):
         raise r.error("undo level malformed")
@@ -344,12 +368,11 @@ def _read_state(r: _Reader, doc: Any, s: Session, lengths: tuple[int, int]) -> T
     last_batch = prog.get("last_batch")
     if not (last_batch is None or (type(last_batch) is int and last_batch >= 0)):
         raise r.error("progress: last_batch must be a non-negative integer")
-    length = r.field(doc, "lengths", list)
-    if not (
-        len(length) == 2
-        and all(type(n) is int and 0 <= n <= m for n, m in zip(length, lengths, strict=True))
+    length = r.field(doc, "lengths", dict)
+    if set(length) != set(lengths) or not all(
+        type(n) is int and 0 <= n <= lengths[k] for k, n in length.items()
     ):
-        raise r.error(f"lengths {length!r} must be two counts within the saved history")
+        raise r.error(f"lengths {length!r} must be counts within the saved history {lengths}")
     analytic_doc = doc.get("analytic")
     analytic = None
     if analytic_doc is not None:
@@ -368,9 +391,23 @@ def _read_state(r: _Reader, doc: Any, s: Session, lengths: tuple[int, int]) -> T
         deltas=r.tensors(r.field(doc, "deltas", dict), s, "deltas", allow_none=True),
         optimizer=r.opt_state(doc.get("optimizer"), s, cfg),
         analytic=analytic,
-        history=Mark(length[0]),
-        val_history=Mark(length[1]),
+        marks={name: Mark(n) for name, n in length.items()},
         transcript=_read_entries(r, r.field(doc, "transcript", list)),
+        best=_read_best(r, doc.get("best"), s),
+    )
+
+
+def _read_best(r: _Reader, doc: Any, s: Session) -> Best | None:
+    if doc is None:
+        return None
+    epoch, loss = r.field(doc, "epoch", int), r.field(doc, "val_loss", (int, float))
+    if isinstance(epoch, bool) or epoch < 1 or not math.isfinite(loss):
+        raise r.error("best: epoch must be >= 1 and val_loss finite")
+    values = r.tensors(r.field(doc, "values", dict), s, "best", allow_none=False)
+    return Best(
+        torch.tensor(epoch, device=s.device),
+        torch.tensor(float(loss), device=s.device),
+        values,  # type: ignore[arg-type]
     )
 
 
@@ -398,7 +435,7 @@ def _from_version_1(r: _Reader, doc: dict[str, Any]) -> dict[str, Any]:
     """A version 1 document in today's shape: counters and status lists become the
     progress, the validation index list becomes the ``val/tag`` array."""
 
-    def state(level: Any, lengths: list[Any]) -> dict[str, Any]:
+    def state(level: Any, lengths: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(level, dict):
             raise r.error("undo level malformed")
         counters = r.field(level, "counters", list)
@@ -414,6 +451,8 @@ def _from_version_1(r: _Reader, doc: dict[str, Any]) -> dict[str, Any]:
                 "samples_trained": samples,
                 "samples_pending": 0,
                 "backward_total": backwards,
+                "epochs_done": 0,
+                "epoch_mark": 0,
                 "last_batch": None,
             },
             "live": {k: v for k, v in (hyper if isinstance(hyper, dict) else {}).items()},
@@ -427,9 +466,16 @@ def _from_version_1(r: _Reader, doc: dict[str, Any]) -> dict[str, Any]:
         raise r.error("val_index must be a list of non-negative integers")
     r.arrays["val/tag"] = np.asarray(val_index, dtype=np.int64)
     r.arrays.pop("val/kind", None)
+    for column in _columns("val_acc"):  # version 1 had no accuracy curve
+        r.arrays[column] = np.zeros(0, dtype=np.float32 if column.endswith("loss") else np.int64)
+
+    def lengths(found: Any) -> dict[str, Any]:
+        n = found if isinstance(found, list) and len(found) >= 2 else [None, None]
+        return {"batch": n[0], "val": n[1], "val_acc": 0}
+
     n = [len(r.arrays.get("history/loss", ())), len(val_index)]
-    levels = []
-    for level in r.field(doc, "undo", list):
-        lengths = level.get("lengths", []) if isinstance(level, dict) else []
-        levels.append(state(level, lengths[:2] if isinstance(lengths, list) else []))
-    return {**state(doc, n), "undo": levels}
+    levels = [
+        state(level, lengths(level.get("lengths") if isinstance(level, dict) else None))
+        for level in r.field(doc, "undo", list)
+    ]
+    return {**state(doc, lengths(n)), "undo": levels}

@@ -19,7 +19,7 @@ from playground.training.history import Mark
 from playground.training.presets import Preset
 from playground.training.session import Session
 from playground.training.snapshot import Snapshot
-from playground.training.state import TrainState
+from playground.training.state import Best, TrainState
 from playground.training.transcript import Entry
 
 DEVICE_ERRORS = ("CUDA", "cuda", "out of memory", "device-side assert", "MPS", "cuDNN", "CUBLAS")
@@ -58,6 +58,10 @@ def session_from_snapshot(
     h = snap.history
     s.history.extend(h.loss, h.step, h.kind)
     s.val_history.extend(h.val_loss, h.val_step, h.val_index)
+    if len(h.val_accuracy):
+        s.build.series["val_acc"].extend(
+            h.val_accuracy, h.val_step, np.arange(1, len(h.val_step) + 1)
+        )
     entries = tuple(_entry(line) for line in snap.log) + (
         Entry(f"moved to {device}", f"# the session continued on {device} after a device failure"),
     )
@@ -72,6 +76,8 @@ def session_from_snapshot(
             cursor=snap.cursor,
             samples_trained=samples,
             backward_total=snap.backward_total,
+            epochs_done=snap.epochs_done,
+            epoch_mark=snap.cursor // s.n_batches,
             backwards_since_zero={v.name: v.backwards_since_zero for v in snap.params},
             last_batch=last,
         ),
@@ -81,9 +87,15 @@ def session_from_snapshot(
         optimizer=optimizer,
         analytic={v.name: v.analytic_grad for v in snap.params if v.analytic_grad is not None}
         or None,
-        history=Mark(len(s.history)),
-        val_history=Mark(len(s.val_history)),
+        marks={name: Mark(len(recorder)) for name, recorder in s.build.series.items()},
         transcript=entries,
+        best=None
+        if snap.best is None
+        else Best(
+            torch.tensor(snap.best.epoch, device=s.device),
+            torch.tensor(snap.best.val_loss, device=s.device),
+            {n: host(v, params[n]) for n, v in snap.best.values.items()},  # type: ignore[misc]
+        ),
     )
     s.restore(state)
     return s

@@ -109,6 +109,7 @@ def row(snapshot: Snapshot, action: str | None = None) -> dict[str, Any]:
         "type": "row",
         "action": action,
         "step": s.step,
+        "epochs_done": s.epochs_done,
         "epoch": round(s.epoch, 6),
         "batch": list(s.batch) if s.batch is not None else None,
         "batch_loss": f.number(s.batch_loss),
@@ -122,7 +123,9 @@ def row(snapshot: Snapshot, action: str | None = None) -> dict[str, Any]:
     return out
 
 
-def summary(snapshot: Snapshot, reason: str, message: str) -> dict[str, Any]:
+def summary(
+    snapshot: Snapshot, reason: str, message: str, restored: bool = False
+) -> dict[str, Any]:
     """The last JSON line of ``playground run``: where it stopped and why."""
     s = snapshot
     f = _Finite()
@@ -144,6 +147,10 @@ def summary(snapshot: Snapshot, reason: str, message: str) -> dict[str, Any]:
         "val_loss": f.number(s.val_loss),
         "train_accuracy": f.number(s.train_accuracy),
         "val_accuracy": f.number(s.val_accuracy),
+        "best": None
+        if s.best is None
+        else {"epoch": s.best.epoch, "val_loss": f.number(s.best.val_loss), "restored": restored},
+        "test_loss": f.number(s.test_loss),
     }
     out["finite"] = f.ok
     return out

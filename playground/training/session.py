@@ -169,6 +169,29 @@ class Session(Runs):
             self._add_run_entry(1, c0)
         return float(loss.item())
 
+    def restore_best(self) -> int:
+        """Put back the parameters of the epoch with the lowest validation loss so far
+        (seed 003: "return the best model parameters"); the epoch it was. Undoable."""
+        best = self.best
+        if best is None:
+            raise ActionError(
+                "restore best: no validation phase yet (presets with a validation split keep "
+                "the best state at the end of each epoch)"
+            )
+        epoch, loss = int(best.epoch), float(best.val_loss)
+        with self._action(f"restore the best state (epoch {epoch})"):
+            with torch.no_grad():
+                for n, p in self.model.params.items():
+                    p.copy_(best.values[n])
+            self.transcript.add(
+                f"restore the best state (epoch {epoch})",
+                self._style().load_values(
+                    {n: t.detach().cpu().tolist() for n, t in best.values.items()},
+                    f"the best state by validation loss: epoch {epoch}, val loss {loss:.6g}",
+                ),
+            )
+        return epoch
+
     def reset(self) -> None:
         """Re-initialise data, model and optimizer from the seed (undoable)."""
         with self._action("reset"):
@@ -275,7 +298,8 @@ class Session(Runs):
         if "accumulate" in changes:
             self.transcript.add("set K", f"K = {self.cfg.accumulate}")
         if "batch_size" in changes:
-            self.progress = replace(self.progress, cursor=0)  # a fresh walk over the data
+            # a fresh walk over the data: the next epoch starts at the first micro-batch
+            self.progress = replace(self.progress, cursor=0, epoch_mark=0)
             self.transcript.add(
                 "set batch size", f"B, n_batches = {self.batch_size}, {self.n_batches}"
             )
@@ -348,6 +372,7 @@ class Session(Runs):
             self.progress,
             self.deltas,
             self.analytic,
+            self.best,
             undo=(self.undo_depth, _label(self.undo_stack.peek())),
             redo=(self.redo_depth, _label(self.redo_stack.peek())),
         )

@@ -47,10 +47,11 @@ class LossHistory:
     """Every batch loss the session has computed, in order.
 
     ``step`` is the optimizer step count at the time of the evaluation, ``kind`` one of
-    the ``KIND_*`` constants. ``val_loss`` holds the validation loss measured after each
-    optimizer step (empty when the preset has no validation split); ``val_step`` is that
-    step and ``val_index`` the number of batch losses recorded by then, so both curves can
-    share an x axis.
+    the ``KIND_*`` constants. ``val_loss`` holds the validation loss of each epoch's
+    validation phase (the mean over the validation mini-batches; empty when the preset
+    has no validation split); ``val_step`` is the step that ended the epoch and
+    ``val_index`` the number of batch losses recorded by then, so both curves can share
+    an x axis; ``val_accuracy`` the phase's accuracy (classifiers; else empty).
     """
 
     loss: np.ndarray
@@ -59,6 +60,7 @@ class LossHistory:
     val_loss: np.ndarray
     val_step: np.ndarray
     val_index: np.ndarray
+    val_accuracy: np.ndarray
 
     def __len__(self) -> int:
         return int(self.loss.shape[0])
@@ -90,6 +92,15 @@ class FitView:
 
 
 @dataclass(frozen=True)
+class BestView:
+    """The best state by validation loss so far: its epoch, loss and parameters."""
+
+    epoch: int
+    val_loss: float
+    values: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The whole visible state of a session at one moment.
 
@@ -109,6 +120,7 @@ class Snapshot:
     config: TrainConfig  # the settings in force
     step: int  # optimizer steps taken
     epoch: float  # passes over the training data by the training loop (steps' samples / N)
+    epochs_done: int  # epochs the loop has finished (each with its validation phase)
     backward_total: int
     cursor: int  # the next micro-batch, counted over all epochs
     # (1-based index, micro-batches per epoch) of the batch the last forward/backward took
@@ -129,6 +141,8 @@ class Snapshot:
     undo_label: str | None = None  # what u would take back ("step", "run (3000 train steps)")
     redo_label: str | None = None  # what ctrl+y would apply again
     fit: FitView | None = None
+    best: BestView | None = None  # presets with a validation split, after the first epoch
+    test_loss: float | None = None  # the held-out test split, when the preset has one
 
     def param(self, name: str) -> ParamView:
         for p in self.params:

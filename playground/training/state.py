@@ -33,12 +33,43 @@ class Progress:
 
     step: int = 0  # optimizer steps taken
     cursor: int = 0  # the next micro-batch, counted over all epochs
+    epochs_done: int = 0  # validation phases done: one each time the loop finishes an epoch
+    epoch_mark: int = 0  # cursor // batches-per-epoch at the last epoch end
     samples_trained: int = 0  # samples whose gradient an optimizer step used (epochs x N)
     samples_pending: int = 0  # samples backwarded into .grad since the last step / zero_grad
     backward_total: int = 0
     # backward passes each .grad holds since the last zero_grad (micrograd's `+=` count)
     backwards_since_zero: dict[str, int] = field(default_factory=dict)
     last_batch: int | None = None  # the micro-batch (a cursor value) of the last forward/backward
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best state so far by validation loss (seed 003: keep the best state_dict).
+    Device tensors, updated on the device at each epoch end (no host sync per epoch)."""
+
+    epoch: torch.Tensor  # 0-d int64: the epoch whose validation phase it was
+    val_loss: torch.Tensor  # 0-d
+    values: dict[str, torch.Tensor]
+
+    def clone(self) -> Best:
+        return Best(
+            self.epoch.clone(),
+            self.val_loss.clone(),
+            {n: t.clone() for n, t in self.values.items()},
+        )
+
+    def tensors(self) -> Iterator[torch.Tensor]:
+        yield self.epoch
+        yield self.val_loss
+        yield from self.values.values()
+
+    def to(self, device: torch.device) -> Best:
+        return Best(
+            self.epoch.to(device),
+            self.val_loss.to(device),
+            {n: t.to(device) for n, t in self.values.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -53,20 +84,22 @@ class TrainState:
     deltas: dict[str, torch.Tensor | None]  # value change made by the last optimizer step
     optimizer: dict[str, Any] | None  # a deep copy of optimizer.state_dict()
     analytic: dict[str, np.ndarray] | None  # closed-form gradient of what .grad holds
-    history: Mark
-    val_history: Mark
+    marks: dict[str, Mark]  # how long each of the build's series was
     transcript: tuple[Entry, ...]
+    best: Best | None = None
 
     @property
     def nbytes(self) -> int:
         """Memory held by this state itself (its build's data is shared, counted apart)."""
-        return sum(_tensor_bytes(t) for t in self.tensors()) + (
-            self.history.nbytes + self.val_history.nbytes
+        return sum(_tensor_bytes(t) for t in self.tensors()) + sum(
+            m.nbytes for m in self.marks.values()
         )
 
     def tensors(self) -> Iterator[torch.Tensor]:
         for group in (self.values, self.grads, self.deltas):
             yield from (t for t in group.values() if t is not None)
+        if self.best is not None:
+            yield from self.best.tensors()
         if self.optimizer is not None:
             for st in self.optimizer["state"].values():
                 yield from (v for v in st.values() if isinstance(v, torch.Tensor))
@@ -94,6 +127,7 @@ class TrainState:
             grads=mv(self.grads),
             deltas=mv(self.deltas),
             optimizer=opt,
+            best=None if self.best is None else self.best.to(device),
         )
 
 

@@ -20,9 +20,9 @@ import torch
 from playground.training import analytic
 from playground.training.build import Build
 from playground.training.config import TrainConfig
-from playground.training.models import compute_loss
+from playground.training.models import compute_loss, predict_labels
 from playground.training.snapshot import KIND_TRAIN
-from playground.training.state import Progress, TrainState, UndoEntry, UndoStack
+from playground.training.state import Best, Progress, TrainState, UndoEntry, UndoStack
 from playground.training.transcript import CodeStyle
 
 
@@ -42,6 +42,7 @@ class Stepper:
     progress: Progress
     deltas: dict[str, torch.Tensor | None]
     analytic: dict[str, np.ndarray] | None
+    best: Best | None  # the best state by validation loss so far (presets with validation)
     _run: object | None = None  # a run in progress (``runs.Runs``): no other action then
 
     def _init_state(self, build: Build, cfg: TrainConfig) -> None:
@@ -49,6 +50,7 @@ class Stepper:
         self.progress = self._fresh_progress(build)
         self.deltas = dict.fromkeys(build.model.params)
         self.analytic = None
+        self.best = None
         self.undo_stack = UndoStack()
         self.redo_stack = UndoStack()
         # parameters before the last fast step (for its delta), once a fast step made them
@@ -65,6 +67,7 @@ class Stepper:
         self.progress = self._fresh_progress(build)
         self.deltas = dict.fromkeys(build.model.params)
         self.analytic = None
+        self.best = None
         self._prev_ready = False
 
     # --- the one state ------------------------------------------------------------------
@@ -84,9 +87,12 @@ class Stepper:
             deltas=dict(self.deltas),  # never modified in place, only replaced
             optimizer=copy.deepcopy(b.optimizer.state_dict()) if b.optimizer else None,
             analytic=self.analytic,  # replaced, never modified in place
-            history=b.history.mark(since.history.length if same else None),
-            val_history=b.val_history.mark(since.val_history.length if same else None),
+            marks={
+                name: rec.mark(since.marks[name].length if same else None)  # type: ignore[union-attr]
+                for name, rec in b.series.items()
+            },
             transcript=tuple(b.transcript.entries),
+            best=None if self.best is None else self.best.clone(),
         )
 
     def restore(self, st: TrainState) -> None:
@@ -102,9 +108,10 @@ class Stepper:
             # optimizer updates its state in place
             b.optimizer.load_state_dict(copy.deepcopy(st.optimizer))
         self.progress, self.deltas, self.analytic = st.progress, dict(st.deltas), st.analytic
-        b.history.reset_to(st.history)
-        b.val_history.reset_to(st.val_history)
+        for name, recorder in b.series.items():
+            recorder.reset_to(st.marks[name])
         b.transcript.entries[:] = st.transcript
+        self.best = None if st.best is None else st.best.clone()
         self._prev_ready = False
 
     @contextmanager
@@ -238,14 +245,52 @@ class Stepper:
             samples_trained=p.samples_trained + p.samples_pending,
             samples_pending=0,
         )
-        self._record_val()
+        mark = self.progress.cursor // self.n_batches
+        if mark > p.epoch_mark:  # this step ended an epoch of the training loop
+            self._validate(self.progress.step, p.epochs_done + 1)
+            self.progress = replace(self.progress, epochs_done=p.epochs_done + 1, epoch_mark=mark)
 
-    def _record_val(self) -> None:
-        """The validation loss at the current parameters, on the validation curve."""
+    def _validate(self, step: int, epoch: int) -> None:
+        """The validation phase that ends epoch ``epoch``, as the course's loop has it:
+        the loss averaged over the validation mini-batches and the accuracy, on the
+        validation curves; the parameters kept if the loss is the best so far. All on
+        the device (no host sync): this runs inside the fast path too."""
         b = self.build
-        if b.val is not None:
-            with torch.no_grad():
-                b.val_history.record(self._loss(*b.val), self.progress.step, len(b.history))
+        if b.val is None:
+            return
+        x, y = b.val
+        size = self.cfg.batch_size or len(x)
+        total = correct = None
+        with torch.no_grad():
+            for i in range(0, len(x), size):
+                out = b.model(x[i : i + size])
+                loss = compute_loss(self.cfg.loss, out, y[i : i + size])
+                hits = (predict_labels(self.cfg.loss, out) == y[i : i + size]).sum()
+                total = loss if total is None else total + loss
+                correct = hits if correct is None else correct + hits
+            assert total is not None and correct is not None
+            val = total / -(-len(x) // size)
+            b.val_history.record(val, step, len(b.history))
+            if b.dataset.task == "classification":
+                b.series["val_acc"].record(correct.float() / len(x), step, epoch)
+            self._keep_if_best(val, epoch)
+
+    def _keep_if_best(self, val: torch.Tensor, epoch: int) -> None:
+        params = self.build.model.params
+        best = self.best
+        if best is None:
+            self.best = Best(
+                torch.tensor(epoch, device=val.device),
+                val.detach().clone(),
+                {n: p.detach().clone() for n, p in params.items()},
+            )
+            return
+        # better: lower, or the first finite one after NaN; a NaN loss is never better
+        better = ~(val >= best.val_loss) & ~torch.isnan(val)
+        best.epoch.copy_(torch.where(better, torch.tensor(epoch, device=val.device), best.epoch))
+        best.val_loss.copy_(torch.where(better, val, best.val_loss))
+        for n, p in params.items():
+            best.values[n].copy_(torch.where(better, p.detach(), best.values[n]))
 
     def _train_step(self, track: bool) -> torch.Tensor:
         """zero_grad, K x (forward + backward), step; the step's loss (mean over K)."""
@@ -263,8 +308,9 @@ class Stepper:
 
     def _fast_steps(self, n: int, deadline: float | None) -> int:
         """Up to ``n`` train steps with nothing per step but the training itself and a
-        device-side copy of the loss (no .item(), no validation, no clones). Counters,
-        delta and validation loss are brought up to date by ``_settle``."""
+        device-side copy of the loss (no .item(), no clones); the validation phase where
+        an epoch ends, on the device. Counters, delta and analytic gradient are brought
+        up to date by ``_settle``."""
         import time
 
         b = self.build
@@ -278,6 +324,12 @@ class Stepper:
         k, scale = self.cfg.accumulate, self._scale
         loss_name, model, record = self.cfg.loss, b.model, b.history.record
         step, cursor, samples = self.progress.step, self.progress.cursor, 0
+        n_batches, epochs, mark = (
+            self.n_batches,
+            self.progress.epochs_done,
+            self.progress.epoch_mark,
+        )
+        validate = b.val is not None
         done = 0
         for i in range(n):
             # the deadline is looked at before the step, so the last step is known in time
@@ -310,6 +362,10 @@ class Stepper:
                             p -= lr * p.grad
             step += 1
             done += 1
+            if cursor // n_batches > mark:  # this step ended an epoch of the training loop
+                epochs, mark = epochs + 1, cursor // n_batches
+                if validate:
+                    self._validate(step, epochs)
             if last:
                 break
         p = self.progress
@@ -320,6 +376,8 @@ class Stepper:
             samples_trained=p.samples_trained + samples,
             samples_pending=0,
             backward_total=p.backward_total + done * k,
+            epochs_done=epochs,
+            epoch_mark=mark,
         )
         return done
 
@@ -346,7 +404,6 @@ class Stepper:
             for i in range(k):
                 xb, yb = self._batch(self.progress.cursor - k + i)
                 self._track_analytic(xb, yb, at=start)
-        self._record_val()
 
     # --- the transcript -----------------------------------------------------------------
 

@@ -57,6 +57,11 @@ EXPLAIN = (
         "One ordinary update: zero_grad, forward and backward (K times with accumulation), "
         "then step.",
     ),
+    (
+        "restore the best",
+        "The parameters of the epoch whose validation loss was the lowest, kept at the end "
+        "of each epoch's validation phase, are put back.",
+    ),
     ("set K", "Gradient accumulation: K backward passes (micro-batches) per optimizer step."),
     ("set batch size", "A new micro-batch size: the walk over the data starts again."),
     ("set ", "A setting changes from here on (the training state is kept)."),
@@ -137,6 +142,13 @@ class CodeStyle:
         else:
             header = f"for c in range({c0}, {c0 + n * k}, {k}):"
         return f"{header}  # {n} train step{'s' if n != 1 else ''}\n" + _indent(loop)
+
+    def load_values(self, values: dict[str, list], why: str) -> str:
+        """Set every parameter to literal values (``params`` is in the model's order)."""
+        lines = [f"# {why}", "with torch.no_grad():"]
+        for i, (name, value) in enumerate(values.items()):
+            lines.append(f"    params[{i}].copy_(torch.tensor({_literal(value)}))  # {name}")
+        return "\n".join(lines)
 
     def set_hyper(self, name: str, value: float | bool) -> str:
         if self.cfg.optimizer == "gd":

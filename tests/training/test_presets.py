@@ -62,13 +62,15 @@ def test_every_preset_runs_ten_train_steps_on_the_cpu_with_a_finite_loss(name):
 
 @pytest.mark.slow
 def test_logistic_val_reaches_the_documented_accuracy():
-    """Seed 003: two overlapping classes, accuracy about 0.78 (the preset's [expected])."""
+    """Seed 003: two overlapping classes, "an accuracy of 0.78 to 0.79 most of the time"
+    - for training and validation accuracy alike (the preset's [expected])."""
     preset = SHIPPED["logistic-val"]
-    low, high = preset.expected["accuracy_between"]
     s = Session(preset, device="cpu")
     s.run()
     snap = s.snapshot()
+    low, high = preset.expected["train_accuracy_between"]
     assert low <= snap.train_accuracy <= high
+    low, high = preset.expected["val_accuracy_between"]
     assert low <= snap.val_accuracy <= high
 
 

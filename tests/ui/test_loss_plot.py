@@ -51,6 +51,7 @@ def with_history(base: Snapshot, n: int) -> Snapshot:
         val_loss=loss[::7].copy(),
         val_step=steps[::7].copy(),
         val_index=steps[::7] + 1,
+        val_accuracy=np.zeros(0, dtype=np.float32),
     )
     return dataclasses.replace(base, history=history, step=n)
 

@@ -404,6 +404,8 @@ def _title_parts(snapshot: Snapshot, log_scale: bool) -> list[str]:
     parts = [f"batch loss {snapshot.batch_loss:.4g}" if snapshot.batch_loss is not None else ""]
     if snapshot.val_loss is not None:
         parts.append(f"val loss {snapshot.val_loss:.4g}")
+    if snapshot.best is not None:
+        parts.append(f"best: epoch {snapshot.best.epoch}, val loss {snapshot.best.val_loss:.4g}")
     bad = np.flatnonzero(~np.isfinite(loss))
     if len(bad):
         parts.append(f"not finite from step {int(h.step[bad[0]])}")
