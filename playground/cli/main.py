@@ -56,7 +56,7 @@ def _add_session_options(p: argparse.ArgumentParser) -> None:
 def _add_setting_options(p: argparse.ArgumentParser) -> None:
     """One option per setting a user changes most (``config.USER_SETTINGS``: the same
     ones as the TUI's form), typed and with the choices the setting allows."""
-    from playground.training.config import SETTINGS, USER_SETTINGS, parse_setting
+    from playground.training.config import KINDS, SETTINGS, USER_SETTINGS, parse_setting
 
     def typed(name: str) -> Callable[[str], Any]:
         def convert(text: str) -> Any:
@@ -69,6 +69,15 @@ def _add_setting_options(p: argparse.ArgumentParser) -> None:
 
     for name in USER_SETTINGS:
         setting = SETTINGS[name]
+        if KINDS[name] is bool:  # --shuffle / --no-shuffle
+            p.add_argument(
+                setting.option,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{setting.label} (default: the preset's)",
+            )
+            continue
         p.add_argument(
             setting.option,
             dest=name,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from playground.training.config import TrainConfig
-from playground.training.data import Dataset
+from playground.training.data import Dataset, EpochOrder
 from playground.training.history import Recorder
 from playground.training.models import Model, model_for
 from playground.training.presets import Preset
@@ -32,6 +32,7 @@ class Caches:
     closed: tuple[Any, Any] | None = None  # (true parameters, least-squares optimum)
     device_label: str | None = None  # "cuda:0 NVIDIA H100 (80 GiB)": asked once
     test: tuple[torch.Tensor, torch.Tensor] | None = None  # the test split, on the device
+    perm: tuple[int, torch.Tensor] | None = None  # (epoch, its sample order on the device)
 
 
 @dataclass(eq=False)
@@ -51,7 +52,15 @@ class Build:
     # then); "val_acc" its accuracy (tag: the epoch)
     series: dict[str, Recorder]
     transcript: Transcript
+    order: EpochOrder  # each epoch's order of the samples when shuffling (seeded)
     caches: Caches = field(default_factory=Caches)
+
+    def epoch_perm(self, epoch: int) -> torch.Tensor:
+        """Epoch ``epoch``'s order of the training samples, on the device."""
+        cached = self.caches.perm
+        if cached is None or cached[0] != epoch:
+            cached = self.caches.perm = (epoch, self.order.perm(epoch).to(self.device))
+        return cached[1]
 
     @property
     def history(self) -> Recorder:
@@ -83,7 +92,7 @@ class Build:
             recorder.to(device)
         self.device = device
         self.caches.line_x = self.caches.grid = self.caches.device_label = None
-        self.caches.test = None
+        self.caches.test = self.caches.perm = None
 
 
 def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
@@ -113,6 +122,7 @@ def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
             "val_acc": Recorder(device, np.int64),
         },
         transcript=Transcript(preamble=_preamble(preset, cfg, model, ds, x, y, device)),
+        order=EpochOrder(len(x), cfg.seed),
     )
 
 

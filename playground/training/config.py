@@ -82,6 +82,9 @@ class TrainConfig:
     # K: backward passes per optimizer step in a train step
     accumulate: int = field(default=1, metadata=_s("train", LIVE, label="accum. K"))
     scale_loss: bool = field(default=True, metadata=_s("train", LIVE))  # each loss / K
+    # a new order of the training samples each epoch, as DataLoader(shuffle=True) with a
+    # generator seeded with ``seed``
+    shuffle: bool = field(default=False, metadata=_s("train", LIVE, label="shuffle"))
     # "zero": p.grad.zero_(); "none": p.grad = None
     zero_grad: str = field(default="zero", metadata=_s("train", LIVE, choices=ZERO_MODES))
     hidden: tuple[int, ...] = field(default=(8,), metadata=_s("model", REBUILD))
@@ -143,6 +146,7 @@ class TrainConfig:
                 f"accumulate: {self.accumulate!r} must be an integer >= 1",
             ),
             (isinstance(self.scale_loss, bool), "scale_loss: must be true or false"),
+            (isinstance(self.shuffle, bool), "shuffle: must be true or false"),
             (
                 is_int(self.max_steps) and self.max_steps >= 1,
                 f"max_steps: {self.max_steps!r} must be an integer >= 1",
@@ -214,6 +218,12 @@ def parse_setting(name: str, text: str) -> Any:
     if not text:
         raise ValueError("needs a value")
     kind = KINDS[name]
+    if kind is bool:
+        words = {"true": True, "yes": True, "on": True, "1": True}
+        words |= {"false": False, "no": False, "off": False, "0": False}
+        if text.lower() not in words:
+            raise ValueError(f"{text!r} is not yes or no")
+        return words[text.lower()]
     try:
         value: Any = kind(text) if kind in (int, float) else text
     except ValueError:

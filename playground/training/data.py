@@ -331,3 +331,46 @@ def as_mapping(value: Any, field: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise DataError(field, f"must be a table, got {type(value).__name__}")
     return value
+
+
+class EpochOrder:
+    """The order of the training samples in each epoch, as ``DataLoader(shuffle=True,
+    generator=torch.Generator().manual_seed(seed))`` walks them - taken from a real
+    DataLoader, so it is PyTorch's own order whatever its version does with the
+    generator. ``perm(e)`` is epoch ``e``'s permutation (drawn in order once and kept:
+    the generator's state before each epoch, and the last few permutations)."""
+
+    KEEP = 4  # permutations kept at once
+
+    def __init__(self, n: int, seed: int) -> None:
+        from torch.utils.data import DataLoader, TensorDataset
+
+        self._generator = torch.Generator().manual_seed(seed)
+        self._loader = DataLoader(
+            TensorDataset(torch.arange(n)), batch_size=n, shuffle=True, generator=self._generator
+        )
+        self._states: list[torch.Tensor] = []  # the generator before epoch e
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def perm(self, epoch: int) -> torch.Tensor:
+        if epoch in self._perms:
+            return self._perms[epoch]
+        if epoch < len(self._states):  # drawn before and dropped: draw it again
+            live = self._generator.get_state()
+            self._generator.set_state(self._states[epoch])
+            perm = self._draw()
+            self._generator.set_state(live)
+        else:
+            while len(self._states) <= epoch:
+                self._states.append(self._generator.get_state())
+                perm = self._draw()
+        self._perms[epoch] = perm
+        while len(self._perms) > self.KEEP:  # the oldest kept goes first
+            self._perms.pop(next(iter(self._perms)))
+        return perm
+
+    def _draw(self) -> torch.Tensor:
+        # one batch of the whole set: iterating to the end, as a training loop does,
+        # lets the sampler draw everything it draws per epoch
+        ((indices,),) = list(self._loader)
+        return indices

@@ -301,8 +301,13 @@ class Session(Runs):
             # a fresh walk over the data: the next epoch starts at the first micro-batch
             self.progress = replace(self.progress, cursor=0, epoch_mark=0)
             self.transcript.add(
-                "set batch size", f"B, n_batches = {self.batch_size}, {self.n_batches}"
+                "set batch size",
+                f"B, n_batches = {self.batch_size}, {self.n_batches}"
+                + (f"\n{style.batches()}" if self.cfg.shuffle else ""),
             )
+        if "shuffle" in changes:
+            # the loop's batches from here on: the DataLoader's (reshuffled) or in order
+            self.transcript.add("set shuffle", style.batches())
 
     def move_to(self, device: str) -> None:
         """Carry the whole training state (parameters, grads, optimizer state, data, undo

@@ -149,12 +149,21 @@ class Stepper:
     def n_batches(self) -> int:
         return -(-self.build.n_train // self.batch_size)
 
+    @property
+    def _in_one_batch(self) -> bool:
+        """Every micro-batch is the whole training set in its own order."""
+        return self.n_batches == 1 and not self.cfg.shuffle
+
     def _batch(self, c: int) -> tuple[torch.Tensor, torch.Tensor]:
         b = self.build
-        if self.n_batches == 1:
+        if self._in_one_batch:
             return b.x, b.y
-        j = c % self.n_batches
         size = self.batch_size
+        if self.cfg.shuffle:  # the DataLoader's order of this epoch
+            epoch, j = divmod(c, self.n_batches)
+            index = b.epoch_perm(epoch)[j * size : (j + 1) * size]
+            return b.x[index], b.y[index]
+        j = c % self.n_batches
         return b.x[j * size : (j + 1) * size], b.y[j * size : (j + 1) * size]
 
     def _loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
@@ -320,7 +329,7 @@ class Stepper:
         prev, opt, lr = self._prev, b.optimizer, self.cfg.lr
         # detached views share storage with the parameters, which are updated in place
         values = [p.detach() for p in params]
-        full = self.n_batches == 1
+        full = self._in_one_batch
         k, scale = self.cfg.accumulate, self._scale
         loss_name, model, record = self.cfg.loss, b.model, b.history.record
         step, cursor, samples = self.progress.step, self.progress.cursor, 0
@@ -408,7 +417,7 @@ class Stepper:
     # --- the transcript -----------------------------------------------------------------
 
     def _style(self) -> CodeStyle:
-        return CodeStyle(self.cfg, self.n_batches == 1, tuple(self.build.model.params))
+        return CodeStyle(self.cfg, self._in_one_batch, tuple(self.build.model.params))
 
     def _add_run_entry(self, n: int, c0: int) -> None:
         """``n`` train steps from micro-batch ``c0`` as one loop; consecutive train steps

@@ -92,6 +92,13 @@ class CodeStyle:
     full_batch: bool
     param_names: tuple[str, ...]
 
+    def batches(self) -> str:
+        """The code of ``batch(c)``: slices in order, or the DataLoader's reshuffled
+        mini-batches when the session shuffles (the same order: a real DataLoader)."""
+        if not self.cfg.shuffle:
+            return BATCH_IN_ORDER
+        return SHUFFLED_BATCHES.format(seed=self.cfg.seed)
+
     @property
     def scale(self) -> str:
         return " / K" if self.cfg.accumulate > 1 and self.cfg.scale_loss else ""
@@ -158,6 +165,27 @@ class CodeStyle:
                 else f"# {name} = {value!r} (no effect by hand)"
             )
         return f"for group in opt.param_groups:\n    group[{name!r}] = {value!r}"
+
+
+BATCH_IN_ORDER = """def batch(c):
+    \"\"\"The c-th micro-batch: slices of the training set in order, epoch after epoch.\"\"\"
+    j = c % n_batches
+    return x[j * B:(j + 1) * B], y[j * B:(j + 1) * B]"""
+
+SHUFFLED_BATCHES = """from torch.utils.data import DataLoader, TensorDataset
+
+loader = DataLoader(
+    TensorDataset(x, y), batch_size=B, shuffle=True, generator=torch.Generator().manual_seed({seed})
+)
+epochs = []  # each epoch's mini-batches, in the order the DataLoader gives them
+
+
+def batch(c):
+    \"\"\"The c-th micro-batch: the DataLoader's, a new order each epoch.\"\"\"
+    e, j = divmod(c, n_batches)
+    while len(epochs) <= e:
+        epochs.append(list(loader))
+    return epochs[e][j]"""
 
 
 def _docstring(text: str) -> str:
@@ -251,10 +279,7 @@ def preamble(
         f"n_batches = {-(-n // batch_size)}",
         "",
         "",
-        "def batch(c):",
-        '    """The c-th micro-batch: slices of the training set in order, epoch after epoch."""',
-        "    j = c % n_batches",
-        "    return x[j * B:(j + 1) * B], y[j * B:(j + 1) * B]",
+        CodeStyle(cfg, n <= batch_size and not cfg.shuffle, ()).batches(),
         "",
         "",
     ]

@@ -34,7 +34,14 @@ class Field:
 
 # the form's fields, from the settings' own declarations (config.SETTINGS)
 FIELDS = tuple(Field(n, SETTINGS[n].label, KINDS[n]) for n in USER_SETTINGS)
-CHOICES = {n: SETTINGS[n].choices for n in USER_SETTINGS if SETTINGS[n].choices}
+# (label, value) of each dropdown: a setting's choices, or on / off for a yes-or-no one
+CHOICES: dict[str, list[tuple[str, Any]]] = {
+    n: [(c, c) for c in SETTINGS[n].choices]
+    if SETTINGS[n].choices
+    else [("on", True), ("off", False)]
+    for n in USER_SETTINGS
+    if SETTINGS[n].choices or KINDS[n] is bool
+}
 
 
 def parse(field: Field, text: str) -> tuple[Any, str | None]:
@@ -86,7 +93,7 @@ class Hyperparams(Grid):
             yield Label(f.label, classes="field-label")
             if f.name in CHOICES:
                 yield Select(
-                    [(c, c) for c in CHOICES[f.name]],
+                    CHOICES[f.name],
                     id=f"set-{f.name}",
                     allow_blank=True,
                     compact=True,
@@ -130,10 +137,10 @@ class Hyperparams(Grid):
             if isinstance(widget, Select):
                 # showing the value in force is not a user's choice: no Changed message
                 # (a queued one would arrive after the next snapshot and undo it)
-                options = CHOICES.get(name, self._devices)
+                options = CHOICES.get(name, [(d, d) for d in self._devices])
                 with widget.prevent(Select.Changed):
-                    if value not in options:
-                        widget.set_options([(o, o) for o in (*options, value)])
+                    if value not in [v for _, v in options]:
+                        widget.set_options([*options, (str(value), value)])
                     widget.value = value
             elif isinstance(widget, Input) and not widget.has_focus:
                 widget.value = f"{value:g}" if isinstance(value, float) else str(value)
