@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 ActionName = Literal[
     "forward", "backward", "zero_grad", "zero_grad_none", "step", "train_step", "undo", "redo",
-    "reset", "restore_best",
+    "reset", "restore_best", "backward_again",
 ]  # fmt: skip
 ACTIONS: tuple[ActionName, ...] = ActionName.__args__  # type: ignore[attr-defined]
 
@@ -39,6 +39,7 @@ ACTION_KEYS: dict[str, tuple[ActionName, str]] = {
     "ctrl+y": ("redo", "redo"),
     "ctrl+r": ("reset", "reset"),
     "B": ("restore_best", "restore the best state (lowest validation loss)"),
+    "A": ("backward_again", "backward again through the same graph (needs retain graph)"),
 }
 RUN_KEY = "r"  # run / pause
 
@@ -131,6 +132,14 @@ class Recover(Command):
     the old device cannot be read any more, rebuild it from the last snapshot."""
 
     device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Predict(Command):
+    """The model's output at the input ``at`` (one value per feature), next to the
+    least-squares line's; answered by a ``Notice`` and the status bar's message."""
+
+    at: tuple[float, ...]
 
 
 @dataclass(frozen=True)

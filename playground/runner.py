@@ -34,6 +34,7 @@ from playground.protocol import (
     Notice,
     Open,
     Pause,
+    Predict,
     Published,
     Ready,
     Recover,
@@ -140,6 +141,11 @@ class Runner(CommandThread):
         if isinstance(cmd, Export):
             self._export(cmd)
             return
+        if isinstance(cmd, Predict):  # reads the session, changes nothing: no pause
+            said = s.predict(cmd.at).said()
+            self.publish(Notice(said))
+            self._set(self.status, said)
+            return
         self._pause()  # any other action first pauses the run, then applies
         if isinstance(cmd, Act):
             self._act(cmd.name)
@@ -163,11 +169,15 @@ class Runner(CommandThread):
             from playground.training.session import Session
 
             self.session = Session(preset, **overrides)
-            self._set(Status.IDLE)
+            self._set(Status.IDLE, self._initial())
             return
         self._pause()
         self.session.load(preset, **overrides)
-        self._set(Status.IDLE, f"loaded {preset.name} (u: back to {self._undo_target()})")
+        self._set(Status.IDLE, f"{self._initial()} (u: back to {self._undo_target()})")
+
+    def _initial(self) -> str:
+        """What the exercises print before training: the loss at the initial parameters."""
+        return f"initial train loss {self.session.split_loss('train'):.4g}"
 
     def _undo_target(self) -> str:
         entry = self.session.undo_stack.peek()
@@ -292,6 +302,9 @@ class Runner(CommandThread):
         message = describe(result, self._until)
         if result.finite_step is not None:
             message += " (u goes back to it)"
+        test = s.split_loss("test") if result.reason is not StopReason.DIVERGED else None
+        if test is not None:  # the held-out split, looked at once training is done
+            message += f"; test loss {test:.4g}"
         self._set(status, message)
         self._emit_safely()
 

@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         "^r reset); prints the state after each",
     )
     run.add_argument(
+        "--predict",
+        metavar="X",
+        default=None,
+        help="the model's prediction at an input, e.g. \"3, 2\" (default: the preset's own)",
+    )
+    run.add_argument(
         "--restore-best",
         action="store_true",
         help="end on the parameters of the epoch with the lowest validation loss",

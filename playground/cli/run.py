@@ -195,7 +195,14 @@ def _finish(args: argparse.Namespace, session: Any, reason: str, message: str) -
     if args.export_csv:
         session.export_loss_csv(args.export_csv)
     snap = session.snapshot()
-    s = summary(snap, reason, message, restored=args.restore_best)
+    prediction = None
+    if args.predict:
+        try:
+            at = [float(v) for v in args.predict.replace(",", " ").split()]
+            prediction = session.predict(at)
+        except ValueError as exc:
+            return _fail(f"--predict {args.predict!r}: {exc}")
+    s = summary(snap, reason, message, restored=args.restore_best, prediction=prediction)
     if args.json:
         print(dumps(s))
         return 0
@@ -205,6 +212,8 @@ def _finish(args: argparse.Namespace, session: Any, reason: str, message: str) -
         print(f"best at epoch {snap.best.epoch}, val loss {snap.best.val_loss:.6g} ({said})")
     if snap.test_loss is not None:
         print(f"test loss {snap.test_loss:.6g} (the held-out test split)")
+    if prediction or snap.prediction:
+        print((prediction or snap.prediction).said())
     cols = [("final", s["final"]), ("true", s["true"]), ("least squares", s["closed_form"])]
     cols = [(label, vals) for label, vals in cols if vals]
     print(f"{'param':<10}" + "".join(f"{label:>30}" for label, _ in cols))

@@ -17,6 +17,8 @@ def dloss_dout(loss: str, out: np.ndarray, y: np.ndarray) -> np.ndarray:
         return 2.0 * (out - y) / n
     if loss == "sse":
         return 2.0 * (out - y)
+    if loss == "bce_sum":
+        return 1.0 / (1.0 + np.exp(-out)) - y
     if loss == "bce":
         return (1.0 / (1.0 + np.exp(-out)) - y) / n
     if loss == "ce":

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from playground.training.config import TrainConfig
+from playground.training.config import CLASSIFICATION_LOSSES, TrainConfig
 from playground.training.data import Dataset, EpochOrder
 from playground.training.history import Recorder
 from playground.training.models import Model, model_for
@@ -99,7 +99,7 @@ def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
     """Data, then the model, both from ``cfg.seed`` - in the order the exercises draw them."""
     torch.manual_seed(cfg.seed)
     ds = preset.build_dataset(cfg.seed)
-    if cfg.loss in ("bce", "ce") and ds.task != "classification":
+    if cfg.loss in CLASSIFICATION_LOSSES and ds.task != "classification":
         raise ValueError(f"loss: {cfg.loss!r} needs class labels; {preset.name} is regression")
     if cfg.batch_size > len(ds.train):
         raise ValueError(f"batch_size: {cfg.batch_size} > {len(ds.train)} training samples")

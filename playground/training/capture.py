@@ -29,6 +29,7 @@ from playground.training.snapshot import (
     LossHistory,
     OptimizerView,
     ParamView,
+    Prediction,
     Snapshot,
 )
 
@@ -251,6 +252,10 @@ def snapshot_of(
         xt, yt = b.caches.test or (test.x.to(b.device), test.y.to(b.device))
         b.caches.test = (xt, yt)
         test_loss = _metrics(b, cfg, host, xt, yt)[0]
+    prediction = None
+    at = b.preset.predict_at
+    if at is not None:
+        prediction = host.add(output_at(b, cfg, at))
     best = None
     if best_state is not None:
         best = (
@@ -314,7 +319,28 @@ def snapshot_of(
         if best is None
         else BestView(int(best[0]()), float(best[1]()), {n: g() for n, g in best[2].items()}),
         test_loss=_scalar(test_loss) if test_loss else None,
+        prediction=None
+        if prediction is None or at is None
+        else Prediction(at, float(prediction()), least_squares_at(closed, at)),
     )
+
+
+def output_at(b: Build, cfg: TrainConfig, at: tuple[float, ...]) -> torch.Tensor:
+    """The model's output at one input, left on the device."""
+    with torch.no_grad():
+        x = torch.tensor([at], dtype=b.x.dtype, device=b.device)
+        out = b.model(x)
+        if b.dataset.task == "classification":
+            out = _prob(cfg, out)
+        return out.reshape(-1)[0]
+
+
+def least_squares_at(closed: dict[str, np.ndarray] | None, at: tuple[float, ...]) -> float | None:
+    """The least-squares line's prediction at ``at`` (None without a closed form)."""
+    if closed is None:
+        return None
+    w, b = (np.asarray(v, dtype=np.float64).reshape(-1) for v in closed.values())
+    return float(np.dot(w, at) + b[0])
 
 
 def _device_name(b: Build) -> str:

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_type_hints
 
 MODELS = ("scalar", "linear", "logistic", "softmax", "mlp")
-LOSSES = ("mse", "sse", "bce", "ce")
+LOSSES = ("mse", "sse", "bce", "bce_sum", "ce")
+CLASSIFICATION_LOSSES = ("bce", "bce_sum", "ce")  # they need class labels
+SUM_LOSSES = ("sse", "bce_sum")  # they add over the samples (the others are means)
 OPTIMIZERS = ("gd", "sgd", "adam")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 ZERO_MODES = ("zero", "none")
@@ -85,10 +87,15 @@ class TrainConfig:
     # a new order of the training samples each epoch, as DataLoader(shuffle=True) with a
     # generator seeded with ``seed``
     shuffle: bool = field(default=False, metadata=_s("train", LIVE, label="shuffle"))
+    # backward(retain_graph=True): keep the graph's saved tensors, so that backward can go
+    # through the same graph again (seed 002)
+    retain_graph: bool = field(default=False, metadata=_s("train", LIVE, label="retain graph"))
     # "zero": p.grad.zero_(); "none": p.grad = None
     zero_grad: str = field(default="zero", metadata=_s("train", LIVE, choices=ZERO_MODES))
-    hidden: tuple[int, ...] = field(default=(8,), metadata=_s("model", REBUILD))
-    activation: str = field(default="tanh", metadata=_s("model", REBUILD, choices=ACTIVATIONS))
+    hidden: tuple[int, ...] = field(default=(8,), metadata=_s("model", REBUILD, label="hidden"))
+    activation: str = field(
+        default="tanh", metadata=_s("model", REBUILD, label="activation", choices=ACTIVATIONS)
+    )
     # scalar model: "randn" | "rand"; others: torch's default init
     init: str = field(default="default", metadata=_s("model", REBUILD, choices=INIT_DISTS))
     # constant initial values by name ([model] init = {w = 1.0, b = 1.0})
@@ -147,6 +154,7 @@ class TrainConfig:
             ),
             (isinstance(self.scale_loss, bool), "scale_loss: must be true or false"),
             (isinstance(self.shuffle, bool), "shuffle: must be true or false"),
+            (isinstance(self.retain_graph, bool), "retain_graph: must be true or false"),
             (
                 is_int(self.max_steps) and self.max_steps >= 1,
                 f"max_steps: {self.max_steps!r} must be an integer >= 1",
@@ -224,8 +232,17 @@ def parse_setting(name: str, text: str) -> Any:
         if text.lower() not in words:
             raise ValueError(f"{text!r} is not yes or no")
         return words[text.lower()]
+    if str(kind).startswith("tuple"):  # layer sizes: "8, 8" or "8 8"
+        parts = text.replace(",", " ").split()
+        if not all(p.isdigit() for p in parts):
+            raise ValueError(f"{text!r} is not a list of layer sizes such as 8, 8")
+        value: Any = tuple(int(p) for p in parts)
+        problem = TrainConfig(**{name: value}).problem()
+        if problem:
+            raise ValueError(problem.partition(": ")[2] or problem)
+        return value
     try:
-        value: Any = kind(text) if kind in (int, float) else text
+        value = kind(text) if kind in (int, float) else text
     except ValueError:
         what = "an integer" if kind is int else "a number"
         raise ValueError(f"{text!r} is not {what}") from None

@@ -73,6 +73,10 @@ class Model:
         return self.kind in ("scalar", "linear", "logistic", "softmax")
 
 
+# the by-hand scalar model's parameters and nn.Linear's that play the same part
+SAME_PARAMETER = {"w": "weight", "b": "bias", "weight": "w", "bias": "b"}
+
+
 def n_outputs_for(loss: str, n_classes: int) -> int:
     return max(2, n_classes) if loss == "ce" else 1
 
@@ -116,6 +120,11 @@ def build_model(
     if module is not None:
         params = dict(module.named_parameters())
     if init_values:
+        # the exercises' w, b are nn.Linear's weight, bias (and back): one preset, both models
+        init_values = {
+            name if name in params else SAME_PARAMETER.get(name, name): value
+            for name, value in init_values.items()
+        }
         unknown = set(init_values) - set(params)
         if unknown:
             raise ValueError(
@@ -142,13 +151,16 @@ def model_for(cfg: TrainConfig, dataset: Dataset) -> Model:
 
 
 def compute_loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The loss as the exercises write it: MSE (mean), SSE (sum), sigmoid + BCE, CE."""
+    """The loss as the exercises write it: MSE (mean), SSE (sum), sigmoid + BCE (mean, or
+    summed over the samples: seed 000's losses are sums), CE."""
     if name == "mse":
         return F.mse_loss(out, y)
     if name == "sse":
         return ((out - y) ** 2).sum()
     if name == "bce":
         return F.binary_cross_entropy(torch.sigmoid(out), y)
+    if name == "bce_sum":
+        return F.binary_cross_entropy(torch.sigmoid(out), y, reduction="sum")
     if name == "ce":
         return F.cross_entropy(out, y.long())
     raise ValueError(f"unknown loss {name!r}")

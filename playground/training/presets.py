@@ -21,6 +21,7 @@ from playground.training.catalog import (
     read_toml,
 )
 from playground.training.config import (
+    CLASSIFICATION_LOSSES,
     KINDS,
     SETTINGS,
     TrainConfig,
@@ -47,6 +48,12 @@ class Preset:
     data: dict[str, Any]
     config: TrainConfig
     expected: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def predict_at(self) -> tuple[float, ...] | None:
+        """The input the exercise asks a prediction for (seed 001: X1 = 3, X2 = 2)."""
+        at = self.expected.get("predict_at")
+        return None if at is None else tuple(float(v) for v in at)
 
     def build_dataset(self, seed: int | None = None) -> Dataset:
         """Generate or read the data (deterministic in ``seed``)."""
@@ -138,6 +145,9 @@ def load_preset(path: Path | str) -> Preset:
     if kind not in DATA_KINDS:
         raise PresetError(file, "data.kind", f"{kind!r} is not one of {', '.join(DATA_KINDS)}")
     expected = _table(doc, "expected", file)
+    at = expected.get("predict_at")
+    if at is not None and not (isinstance(at, list) and at and all(finite_number(v) for v in at)):
+        raise PresetError(file, "expected.predict_at", f"{at!r} must be a list of numbers")
     preset = Preset(
         name=info.name,
         title=info.title,
@@ -155,13 +165,20 @@ def load_preset(path: Path | str) -> Preset:
 
 def _check_model_fits(preset: Preset, dataset: Dataset) -> None:
     cfg, file = preset.config, preset.path.name
-    if cfg.loss in ("bce", "ce") and dataset.task != "classification":
+    at = preset.predict_at
+    if at is not None and len(at) != dataset.n_features:
+        raise PresetError(
+            file,
+            "expected.predict_at",
+            f"has {len(at)} values for {dataset.n_features} input feature(s)",
+        )
+    if cfg.loss in CLASSIFICATION_LOSSES and dataset.task != "classification":
         raise PresetError(
             file, "train.loss", f"{cfg.loss!r} needs class labels; this data is a regression set"
         )
-    if cfg.loss == "bce" and dataset.n_classes > 2:
+    if cfg.loss in ("bce", "bce_sum") and dataset.n_classes > 2:
         raise PresetError(
-            file, "train.loss", f"'bce' is for 2 classes, data has {dataset.n_classes}"
+            file, "train.loss", f"{cfg.loss!r} is for 2 classes, data has {dataset.n_classes}"
         )
     if cfg.model == "softmax" and cfg.loss != "ce":
         raise PresetError(file, "train.loss", "the softmax model is trained with 'ce'")

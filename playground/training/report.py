@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from playground.training.snapshot import ParamView, Snapshot
+    from playground.training.snapshot import ParamView, Prediction, Snapshot
 
 SCHEMA = 1  # the version of the JSON rows (schemas/run.schema.json)
 INLINE_MAX = 4  # tensors with up to this many numbers are shown in full on one line
@@ -124,8 +124,13 @@ def row(snapshot: Snapshot, action: str | None = None) -> dict[str, Any]:
 
 
 def summary(
-    snapshot: Snapshot, reason: str, message: str, restored: bool = False
+    snapshot: Snapshot,
+    reason: str,
+    message: str,
+    restored: bool = False,
+    prediction: Prediction | None = None,
 ) -> dict[str, Any]:
+    """``prediction``: at an input asked for (default: the preset's own, if any)."""
     """The last JSON line of ``playground run``: where it stopped and why."""
     s = snapshot
     f = _Finite()
@@ -151,6 +156,13 @@ def summary(
         if s.best is None
         else {"epoch": s.best.epoch, "val_loss": f.number(s.best.val_loss), "restored": restored},
         "test_loss": f.number(s.test_loss),
+        "prediction": None
+        if (p := prediction or s.prediction) is None
+        else {
+            "at": list(p.at),
+            "model": f.number(p.model),
+            "least_squares": f.number(p.least_squares),
+        },
     }
     out["finite"] = f.ok
     return out

@@ -10,6 +10,7 @@ here: the runner thread, the CLI and notebooks call these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from playground.training.history import Recorder
 from playground.training.models import Model
 from playground.training.presets import Preset, find_preset
 from playground.training.runs import Runs
-from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, Snapshot
+from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, Prediction, Snapshot
 from playground.training.state import TrainState, UndoEntry
 from playground.training.steps import ActionError
 from playground.training.transcript import EPILOGUE, Transcript
@@ -145,6 +146,40 @@ class Session(Runs):
             self.transcript.add("backward", self._style().backward(c))
         return float(loss.item())
 
+    def backward_again(self) -> float:
+        """``loss.backward()`` once more through the last backward's graph (seed 002).
+
+        Without ``retain_graph`` PyTorch has freed what the graph saved and refuses - its
+        own RuntimeError is raised (as an ActionError, explained) and nothing changes;
+        with it, every ``.grad`` ADDS the same gradient a second time.
+        """
+        if self._graph is None:
+            raise ActionError(
+                "backward again: there is no graph to go through - press b first (train "
+                "steps, runs and undo do not keep theirs)"
+            )
+        loss, size = self._graph
+        with self._action("backward again"):
+            try:
+                loss.backward(retain_graph=self.cfg.retain_graph)
+            except RuntimeError as exc:
+                raise ActionError(_graph_error(exc)) from exc
+            params = self.model.params
+            p = self.progress
+            self.progress = replace(
+                p,
+                backwards_since_zero={
+                    n: c + (1 if params[n].grad is not None else 0)
+                    for n, c in p.backwards_since_zero.items()
+                },
+                backward_total=p.backward_total + 1,
+                samples_pending=p.samples_pending + size,
+            )
+            self.history.record(loss * self._scale, p.step, KIND_BACKWARD)
+            self.analytic = None  # the hand-derived total follows backward(), not this
+            self.transcript.add("backward again", self._style().backward_again())
+        return float(loss.item()) * self._scale
+
     def zero_grad(self, set_to_none: bool | None = None) -> None:
         """``p.grad.zero_()`` for every parameter, or ``p.grad = None`` (``set_to_none``)."""
         if set_to_none is None:
@@ -191,6 +226,31 @@ class Session(Runs):
                 ),
             )
         return epoch
+
+    def split_loss(self, split: str) -> float | None:
+        """The loss on a whole split ("train", "val", "test") at the current parameters,
+        or None when the preset has no such split."""
+        data = {"train": self.dataset.train, "val": self.dataset.val, "test": self.dataset.test}
+        part = data[split]
+        if part is None:
+            return None
+        with torch.no_grad():
+            return float(self._loss(part.x.to(self.device), part.y.to(self.device)))
+
+    def predict(self, at: Sequence[float]) -> Prediction:
+        """The model's output at the input ``at`` (one value per feature), next to the
+        least-squares line's when the preset has one. Changes nothing."""
+        import math
+
+        from playground.training.capture import least_squares_at, output_at, true_and_closed_form
+
+        n = self.dataset.n_features
+        if len(at) != n or not all(math.isfinite(v) for v in at):
+            raise ValueError(f"predict: {list(at)!r} must be {n} finite number(s), one per input")
+        values = tuple(float(v) for v in at)
+        _, closed = true_and_closed_form(self.build, self.cfg)
+        model = float(output_at(self.build, self.cfg, values))
+        return Prediction(values, model, least_squares_at(closed, values))
 
     def reset(self) -> None:
         """Re-initialise data, model and optimizer from the seed (undoable)."""
@@ -381,6 +441,21 @@ class Session(Runs):
             undo=(self.undo_depth, _label(self.undo_stack.peek())),
             redo=(self.redo_depth, _label(self.redo_stack.peek())),
         )
+
+
+def _graph_error(exc: RuntimeError) -> str:
+    """PyTorch's own message, first line, and what it means here."""
+    text = str(exc).strip().splitlines()[0]
+    if "second time" in text or "freed" in text:
+        why = (
+            "backward() frees what the graph saved once it is done; switch 'retain graph' "
+            "on (backward(retain_graph=True)) and press b again to keep it"
+        )
+    elif "inplace" in text:
+        why = "a step has changed the parameters in place since: the graph no longer matches"
+    else:
+        why = "the graph of the last backward cannot be used again"
+    return f"backward again: PyTorch says: {text} - {why}"
 
 
 def _label(entry: UndoEntry | None) -> str | None:

@@ -92,6 +92,22 @@ class FitView:
 
 
 @dataclass(frozen=True)
+class Prediction:
+    """The model's output at one input, next to the least-squares line's when there is
+    one (a value for regression, the probability of class 1 for classifiers)."""
+
+    at: tuple[float, ...]
+    model: float
+    least_squares: float | None = None
+
+    def said(self) -> str:
+        """ "ŷ(3, 2) = 6.30 (least squares 6.30)" """
+        at = ", ".join(f"{v:g}" for v in self.at)
+        ls = "" if self.least_squares is None else f" (least squares {self.least_squares:#.4g})"
+        return f"ŷ({at}) = {self.model:#.4g}{ls}"
+
+
+@dataclass(frozen=True)
 class BestView:
     """The best state by validation loss so far: its epoch, loss and parameters."""
 
@@ -143,6 +159,7 @@ class Snapshot:
     fit: FitView | None = None
     best: BestView | None = None  # presets with a validation split, after the first epoch
     test_loss: float | None = None  # the held-out test split, when the preset has one
+    prediction: Prediction | None = None  # at the input the preset asks about (predict_at)
 
     def param(self, name: str) -> ParamView:
         for p in self.params:

@@ -56,6 +56,9 @@ class Stepper:
         # parameters before the last fast step (for its delta), once a fast step made them
         self._prev: list[torch.Tensor] | None = None
         self._prev_ready = False
+        # the last backward's (scaled) loss and its micro-batch size: `backward again`
+        # goes through its graph (kept only with retain_graph; never part of a state)
+        self._graph: tuple[torch.Tensor, int] | None = None
 
     @staticmethod
     def _fresh_progress(build: Build) -> Progress:
@@ -113,6 +116,7 @@ class Stepper:
         b.transcript.entries[:] = st.transcript
         self.best = None if st.best is None else st.best.clone()
         self._prev_ready = False
+        self._graph = None
 
     @contextmanager
     def transaction(self) -> Iterator[TrainState]:
@@ -183,7 +187,9 @@ class Stepper:
         params = self.build.model.params
         if track and self.build.model.is_linear:
             self._track_analytic(xb, yb)
-        scaled.backward()  # p.grad += dloss/dp for every parameter; only zero_grad resets
+        # p.grad += dloss/dp for every parameter; only zero_grad resets
+        scaled.backward(retain_graph=self.cfg.retain_graph)
+        self._graph = (scaled, len(xb)) if track else None
         p = self.progress
         counts = p.backwards_since_zero
         self.progress = replace(
@@ -323,6 +329,7 @@ class Stepper:
         import time
 
         b = self.build
+        self._graph = None  # the graphs of fast steps are not kept
         params = list(b.model.params.values())
         if self._prev is None or len(self._prev) != len(params):
             self._prev = [torch.empty_like(p) for p in params]

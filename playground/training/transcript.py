@@ -36,6 +36,12 @@ class Cell:
 
 # What each action does, for its markdown cell (the action's label starts with the key)
 EXPLAIN = (
+    (
+        "backward again",
+        "`loss.backward()` once more through the same graph: it works only if the first "
+        "backward kept the graph (`retain_graph=True`), and then every `.grad` ADDS the "
+        "same gradient again.",
+    ),
     ("forward", "The loss of the next micro-batch, without a gradient: `.grad` is untouched."),
     (
         "backward",
@@ -111,10 +117,18 @@ class CodeStyle:
             return "loss = loss_fn(forward(x), y)"
         return f"xb, yb = batch({c})\nloss = loss_fn(forward(xb), yb)"
 
+    @property
+    def retain(self) -> str:
+        return "retain_graph=True" if self.cfg.retain_graph else ""
+
     def backward(self, c: int) -> str:
+        call = f"loss.backward({self.retain})"
         if self.full_batch:
-            return f"loss = loss_fn(forward(x), y){self.scale}\nloss.backward()"
-        return f"xb, yb = batch({c})\nloss = loss_fn(forward(xb), yb){self.scale}\nloss.backward()"
+            return f"loss = loss_fn(forward(x), y){self.scale}\n{call}"
+        return f"xb, yb = batch({c})\nloss = loss_fn(forward(xb), yb){self.scale}\n{call}"
+
+    def backward_again(self) -> str:
+        return f"loss.backward({self.retain})  # through the same graph once more"
 
     def zero_grad(self, set_to_none: bool) -> str:
         if self.cfg.optimizer != "gd":
@@ -325,6 +339,7 @@ def preamble(
         "mse": "F.mse_loss(out, target)",
         "sse": "((out - target) ** 2).sum()",
         "bce": "F.binary_cross_entropy(torch.sigmoid(out), target)",
+        "bce_sum": 'F.binary_cross_entropy(torch.sigmoid(out), target, reduction="sum")',
         "ce": "F.cross_entropy(out, target.long())",
     }[cfg.loss]
     lines += [

@@ -288,5 +288,7 @@ def _title_parts(snapshot: Snapshot) -> list[str]:
         parts.append(f"train acc {snapshot.train_accuracy:.1%}")
     if snapshot.train_loss is not None:
         parts.append(f"train loss {snapshot.train_loss:.4g}")
+    if snapshot.prediction is not None:  # the input the exercise asks about
+        parts.append(snapshot.prediction.said())
     parts.append(f"step {snapshot.step}")
     return parts

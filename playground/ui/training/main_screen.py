@@ -22,7 +22,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static, Tab, Tabs
 
-from playground.protocol import ACTION_KEYS, RUN_KEY, Act, Configure, Published, Run
+from playground.protocol import ACTION_KEYS, RUN_KEY, Act, Configure, Predict, Published, Run
 from playground.training.config import REBUILD, effect_of
 from playground.ui.dialogs.confirm import ConfirmScreen
 from playground.ui.training.code_panel import CodePanel
@@ -92,6 +92,9 @@ class MainScreen(Screen[None]):
             for key, (name, label) in ACTION_KEYS.items()
         ),
         Binding(RUN_KEY, "run", "run/pause", show=False),
+        Binding(
+            "equals_sign", "predict", "the model's prediction at an input you type", show=False
+        ),
         Binding("p", "app.presets", "presets"),
         Binding("l", "log_scale", "log"),
         Binding("e", "app.export", "export"),
@@ -275,6 +278,28 @@ class MainScreen(Screen[None]):
 
     def action_act(self, name: str) -> None:
         self.app.submit(Act(name))  # type: ignore[attr-defined]
+
+    def action_predict(self) -> None:
+        """= : ask for the model's output at an input (one number per feature)."""
+        from playground.ui.dialogs.path_prompt import PathPrompt
+
+        s = self.snapshot
+        if s is None:
+            return
+        at = s.prediction.at if s.prediction is not None else (0.0,) * s.fit.x.shape[1]
+        default = ", ".join(f"{v:g}" for v in at)
+
+        def asked(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                values = tuple(float(v) for v in text.replace(",", " ").split())
+            except ValueError:
+                self.notify(f"{text!r}: numbers, one per input (e.g. {default})", severity="error")
+                return
+            self.app.submit(Predict(values))  # type: ignore[attr-defined]
+
+        self.app.push_screen(PathPrompt("The model's prediction at x =", default, "predict"), asked)
 
     def action_run(self) -> None:
         self.app.submit(Run())  # type: ignore[attr-defined]
