@@ -20,6 +20,7 @@ from playground.training.catalog import (
     preset_paths,
     read_toml,
 )
+from playground.training.claims import Claim, parse_claims
 from playground.training.config import (
     CLASSIFICATION_LOSSES,
     KINDS,
@@ -48,6 +49,11 @@ class Preset:
     data: dict[str, Any]
     config: TrainConfig
     expected: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def claims(self) -> tuple[Claim, ...]:
+        """What the description promises, as checks (``[[expected.claims]]``)."""
+        return parse_claims(self.expected, self.path.name)
 
     @property
     def predict_at(self) -> tuple[float, ...] | None:
@@ -148,6 +154,12 @@ def load_preset(path: Path | str) -> Preset:
     at = expected.get("predict_at")
     if at is not None and not (isinstance(at, list) and at and all(finite_number(v) for v in at)):
         raise PresetError(file, "expected.predict_at", f"{at!r} must be a list of numbers")
+    base = _config_from(doc, file)
+    for i, claim in enumerate(parse_claims(expected, file)):
+        try:
+            base.with_overrides(**claim.settings)
+        except (ValueError, TypeError) as exc:
+            raise PresetError(file, f"expected.claims[{i}].settings", str(exc)) from exc
     preset = Preset(
         name=info.name,
         title=info.title,
