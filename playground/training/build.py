@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from playground.training.code import Ctx, Setup
 from playground.training.config import CLASSIFICATION_LOSSES, TrainConfig
 from playground.training.data import Dataset, EpochOrder
 from playground.training.history import Recorder
 from playground.training.models import Model, model_for
 from playground.training.presets import Preset
-from playground.training.transcript import Transcript, preamble
+from playground.training.transcript import Transcript
 
 
 @dataclass
@@ -121,7 +122,7 @@ def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
             "val": Recorder(device, np.int64),
             "val_acc": Recorder(device, np.int64),
         },
-        transcript=Transcript(preamble=_preamble(preset, cfg, model, ds, x, y, device)),
+        transcript=Transcript(_setup(preset, cfg, model, ds, x, y, device)),
         order=EpochOrder(len(x), cfg.seed),
     )
 
@@ -159,7 +160,25 @@ def module_code(model: Model, n_features: int) -> str | None:
     return None
 
 
-def _preamble(
+def ctx_of(cfg: TrainConfig, n_train: int) -> Ctx:
+    """The settings an action's code depends on, now."""
+    size = cfg.batch_size or n_train
+    n_batches = -(-n_train // size)
+    return Ctx(
+        optimizer=cfg.optimizer,
+        full_batch=n_batches == 1 and not cfg.shuffle,
+        k=cfg.accumulate,
+        scale=cfg.scale_loss,
+        retain=cfg.retain_graph,
+        zero_none=cfg.zero_grad == "none",
+        shuffle=cfg.shuffle,
+        seed=cfg.seed,
+        batch_size=size,
+        n_batches=n_batches,
+    )
+
+
+def _setup(
     preset: Preset,
     cfg: TrainConfig,
     model: Model,
@@ -167,17 +186,21 @@ def _preamble(
     x: torch.Tensor,
     y: torch.Tensor,
     device: torch.device,
-) -> str:
-    init = {n: p.detach().cpu().tolist() for n, p in model.params.items()}
-    return preamble(
-        preset.title,
-        cfg,
-        str(device),
-        x.cpu().tolist(),
-        y.cpu().tolist(),
-        cfg.batch_size or len(x),
-        model.kind,
-        module_code(model, ds.n_features),
-        init,
-        model.n_outputs,
+) -> Setup:
+    return Setup(
+        title=preset.title,
+        device=str(device),
+        x=x.cpu().tolist(),
+        y=y.cpu().tolist(),
+        model_kind=model.kind,
+        module_code=module_code(model, ds.n_features),
+        init={n: p.detach().cpu().tolist() for n, p in model.params.items()},
+        n_outputs=model.n_outputs,
+        loss=cfg.loss,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov,
+        weight_decay=cfg.weight_decay,
+        betas=cfg.betas,
+        ctx=ctx_of(cfg, len(x)),
     )

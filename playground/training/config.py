@@ -28,6 +28,8 @@ INIT_DISTS = ("randn", "rand", "default")
 MAX_WIDTH, MAX_LAYERS = 4096, 16  # MLP hidden layers
 SEED_RANGE = (0, 2**63 - 1)  # what torch.manual_seed and numpy both take
 
+CODE_STYLES = ("plain", "class", "module")  # playground.training.code writes each
+
 LIVE = "live"  # applied to the running session; the training state is kept
 REBUILD = "rebuild"  # data, model and optimizer are made again from the seed
 MOVE = "move"  # the whole training state moves to another device
@@ -90,6 +92,11 @@ class TrainConfig:
     # backward(retain_graph=True): keep the graph's saved tensors, so that backward can go
     # through the same graph again (seed 002)
     retain_graph: bool = field(default=False, metadata=_s("train", LIVE, label="retain graph"))
+    # how the code panel and the exports write the session (training.code): plain tensors
+    # and the configured model, seed 001's RegressionModel class, or nn.Module + DataLoader
+    code_style: str = field(
+        default="plain", metadata=_s("train", LIVE, label="code style", choices=CODE_STYLES)
+    )
     # "zero": p.grad.zero_(); "none": p.grad = None
     zero_grad: str = field(default="zero", metadata=_s("train", LIVE, choices=ZERO_MODES))
     hidden: tuple[int, ...] = field(default=(8,), metadata=_s("model", REBUILD, label="hidden"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from playground.training.history import Recorder
 from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, KIND_TRAIN
-from playground.training.transcript import EPILOGUE, Transcript
+from playground.training.transcript import Transcript
 
 KIND_NAMES = {KIND_FORWARD: "forward", KIND_BACKWARD: "backward", KIND_TRAIN: "train"}
 
@@ -35,12 +35,12 @@ def _write_text(path: str | Path, text: str) -> Path:
     return p
 
 
-def write_script(transcript: Transcript, path: str | Path) -> Path:
+def write_script(transcript: Transcript, path: str | Path, style: str = "plain") -> Path:
     """The session as a runnable .py file (percent-format cells)."""
-    return _write_text(path, transcript.script(EPILOGUE))
+    return _write_text(path, transcript.script(style))
 
 
-def notebook_json(transcript: Transcript) -> str:
+def notebook_json(transcript: Transcript, style: str = "plain") -> str:
     """The session as a Jupyter notebook (nbformat 4, validated), as JSON text."""
     import nbformat
     from nbformat import v4
@@ -52,17 +52,17 @@ def notebook_json(transcript: Transcript) -> str:
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    for cell in transcript.cells(EPILOGUE):
+    for cell in transcript.cells(style):
         make = v4.new_markdown_cell if cell.kind == "markdown" else v4.new_code_cell
         nb.cells.append(make(cell.source))
     nbformat.validate(nb)
     return nbformat.writes(nb)
 
 
-def write_notebook(transcript: Transcript, path: str | Path) -> Path:
+def write_notebook(transcript: Transcript, path: str | Path, style: str = "plain") -> Path:
     """The session as an .ipynb file: a markdown cell per action saying what it does, a
     code cell per action, a final cell printing the parameters."""
-    return _write_text(path, notebook_json(transcript))
+    return _write_text(path, notebook_json(transcript, style))
 
 
 def write_loss_csv(history: Recorder, val_history: Recorder, path: str | Path) -> Path:

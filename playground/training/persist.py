@@ -31,7 +31,7 @@ from playground.training.history import Mark
 from playground.training.presets import find_preset, load_preset
 from playground.training.session import Session
 from playground.training.state import Best, Progress, TrainState, UndoEntry
-from playground.training.transcript import Entry
+from playground.training.transcript import Entry, entry_from_plain, entry_to_plain
 
 FORMAT = "playground-session"
 VERSION = 2
@@ -124,7 +124,7 @@ def _state_doc(prefix: str, st: TrainState, arrays: dict[str, np.ndarray]) -> di
             "val_loss": float(st.best.val_loss),
             "values": _tensors(prefix + "best/", st.best.values, arrays),
         },
-        "transcript": [[e.action, e.code, list(e.run) if e.run else None] for e in st.transcript],
+        "transcript": [entry_to_plain(e) for e in st.transcript],
     }
 
 
@@ -392,7 +392,7 @@ def _read_state(r: _Reader, doc: Any, s: Session, lengths: dict[str, int]) -> Tr
         optimizer=r.opt_state(doc.get("optimizer"), s, cfg),
         analytic=analytic,
         marks={name: Mark(n) for name, n in length.items()},
-        transcript=_read_entries(r, r.field(doc, "transcript", list)),
+        transcript=_read_entries(r, doc, s),
         best=_read_best(r, doc.get("best"), s),
     )
 
@@ -415,20 +415,29 @@ def _plain_in(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _read_entries(r: _Reader, raw: list[Any]) -> tuple[Entry, ...]:
-    entries = []
-    for item in raw:
-        if not (
-            isinstance(item, list)
-            and len(item) == 3
-            and isinstance(item[0], str)
-            and isinstance(item[1], str)
-        ):
-            raise r.error("transcript entry malformed")
-        run = item[2]
-        ok = isinstance(run, list) and len(run) == 2 and all(type(v) is int for v in run)
-        entries.append(Entry(item[0], item[1], (run[0], run[1]) if ok else None))
-    return tuple(entries)
+def _read_entries(r: _Reader, doc: dict[str, Any], s: Session) -> tuple[Entry, ...]:
+    """The transcript as data, every entry validated (no text from a file becomes code).
+    A version 1 file kept its transcript as code, which is never loaded: its session
+    goes on from its parameters, written as literal values."""
+    raw = doc.get("transcript")
+    shapes = {n: tuple(p.shape) for n, p in s.model.params.items()}
+    if raw == "version 1":
+        values = r.tensors(r.field(doc, "values", dict), s, "values", allow_none=False)
+        plain = {n: t.cpu().tolist() for n, t in values.items()}  # type: ignore[union-attr]
+        return (
+            Entry(
+                "resumed (the earlier code of an older session file is not kept)",
+                "load_values",
+                (("values", plain), ("why", "the parameters the session file had")),
+                s._ctx(),
+            ),
+        )
+    if not isinstance(raw, list):
+        raise r.error("field 'transcript' has the wrong type")
+    try:
+        return tuple(entry_from_plain(item, shapes) for item in raw)
+    except ValueError as exc:
+        raise r.error(str(exc)) from exc
 
 
 def _from_version_1(r: _Reader, doc: dict[str, Any]) -> dict[str, Any]:
@@ -457,7 +466,7 @@ def _from_version_1(r: _Reader, doc: dict[str, Any]) -> dict[str, Any]:
             },
             "live": {k: v for k, v in (hyper if isinstance(hyper, dict) else {}).items()},
             "lengths": lengths,
-            "transcript": level.get("entries", level.get("transcript")),
+            "transcript": "version 1",  # its code is never loaded (see _read_entries)
             "label": "an earlier step",
         }
 

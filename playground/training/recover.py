@@ -62,8 +62,14 @@ def session_from_snapshot(
         s.build.series["val_acc"].extend(
             h.val_accuracy, h.val_step, np.arange(1, len(h.val_step) + 1)
         )
-    entries = tuple(_entry(line) for line in snap.log) + (
-        Entry(f"moved to {device}", f"# the session continued on {device} after a device failure"),
+    entries = (
+        *snap.transcript,
+        Entry(
+            f"moved to {device}",
+            "note",
+            (("text", f"the session continued on {device} after a device failure"),),
+            s._ctx(),
+        ),
     )
     samples = int(round(snap.epoch * s.build.n_train))
     last = None if snap.batch is None else snap.batch[0] - 1
@@ -99,8 +105,3 @@ def session_from_snapshot(
     )
     s.restore(state)
     return s
-
-
-def _entry(line: str) -> Entry:
-    head, _, code = line.partition("\n")
-    return Entry(head.removeprefix("# "), code)

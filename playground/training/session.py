@@ -29,7 +29,7 @@ from playground.training.runs import Runs
 from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, Prediction, Snapshot
 from playground.training.state import TrainState, UndoEntry
 from playground.training.steps import ActionError
-from playground.training.transcript import EPILOGUE, Transcript
+from playground.training.transcript import Transcript
 
 __all__ = ["ActionError", "Session"]
 
@@ -128,7 +128,7 @@ class Session(Runs):
             with torch.no_grad():
                 loss = self._loss(*self._batch(c))
             self.history.record(loss, self.progress.step, KIND_FORWARD)
-            self.transcript.add("forward", self._style().forward(c))
+            self._record("forward", "forward", c=c)
             value = float(loss.item())
             self.progress = replace(self.progress, last_batch=c)
         return value
@@ -143,7 +143,7 @@ class Session(Runs):
         with self._action("backward"):
             c = self.progress.cursor
             loss = self._backward_on(c, KIND_BACKWARD, track=True)
-            self.transcript.add("backward", self._style().backward(c))
+            self._record("backward", "backward", c=c)
         return float(loss.item())
 
     def backward_again(self) -> float:
@@ -177,7 +177,7 @@ class Session(Runs):
             )
             self.history.record(loss * self._scale, p.step, KIND_BACKWARD)
             self.analytic = None  # the hand-derived total follows backward(), not this
-            self.transcript.add("backward again", self._style().backward_again())
+            self._record("backward again", "backward_again")
         return float(loss.item()) * self._scale
 
     def zero_grad(self, set_to_none: bool | None = None) -> None:
@@ -186,7 +186,7 @@ class Session(Runs):
             set_to_none = self.cfg.zero_grad == "none"
         with self._action("zero_grad(set_to_none=True)" if set_to_none else "zero_grad"):
             self._zero(set_to_none)
-            self.transcript.add("zero_grad", self._style().zero_grad(set_to_none))
+            self._record("zero_grad", "zero_grad", set_to_none=set_to_none)
 
     def step(self) -> None:
         """One optimizer step with the gradients as they are; ``.grad`` is NOT cleared."""
@@ -194,7 +194,7 @@ class Session(Runs):
             raise ActionError("step: every .grad is None - call backward() first")
         with self._action("step"):
             self._apply_step()
-            self.transcript.add("step", self._style().step())
+            self._record("step", "step")
 
     def train_step(self) -> float:
         """zero_grad, then K x (forward + backward), then step: one ordinary update."""
@@ -218,12 +218,11 @@ class Session(Runs):
             with torch.no_grad():
                 for n, p in self.model.params.items():
                     p.copy_(best.values[n])
-            self.transcript.add(
+            self._record(
                 f"restore the best state (epoch {epoch})",
-                self._style().load_values(
-                    {n: t.detach().cpu().tolist() for n, t in best.values.items()},
-                    f"the best state by validation loss: epoch {epoch}, val loss {loss:.6g}",
-                ),
+                "load_values",
+                values={n: t.detach().cpu().tolist() for n, t in best.values.items()},
+                why=f"the best state by validation loss: epoch {epoch}, val loss {loss:.6g}",
             )
         return epoch
 
@@ -337,7 +336,6 @@ class Session(Runs):
         return effect
 
     def _apply_live(self, changes: dict[str, Any]) -> None:
-        style = self._style()
         opt = self.optimizer
         for name, value in changes.items():
             if SETTINGS[name].optimizer_hyper:
@@ -349,25 +347,16 @@ class Session(Runs):
                 if opt is not None and used:
                     for group in opt.param_groups:
                         group[name] = value
-                self.transcript.add(
-                    f"set {name}",
-                    style.set_hyper(name, value)
-                    if used
-                    else f"# {name} = {value!r} (kept; {self.cfg.optimizer} does not use it)",
-                )
+                self._record(f"set {name}", "set_hyper", name=name, value=value, used=used)
         if "accumulate" in changes:
-            self.transcript.add("set K", f"K = {self.cfg.accumulate}")
+            self._record("set K", "set_k", k=self.cfg.accumulate)
         if "batch_size" in changes:
             # a fresh walk over the data: the next epoch starts at the first micro-batch
             self.progress = replace(self.progress, cursor=0, epoch_mark=0)
-            self.transcript.add(
-                "set batch size",
-                f"B, n_batches = {self.batch_size}, {self.n_batches}"
-                + (f"\n{style.batches()}" if self.cfg.shuffle else ""),
-            )
+            self._record("set batch size", "set_batch")
         if "shuffle" in changes:
             # the loop's batches from here on: the DataLoader's (reshuffled) or in order
-            self.transcript.add("set shuffle", style.batches())
+            self._record("set shuffle", "set_shuffle")
 
     def move_to(self, device: str) -> None:
         """Carry the whole training state (parameters, grads, optimizer state, data, undo
@@ -416,18 +405,18 @@ class Session(Runs):
 
     def export_script(self, path: str | Path) -> Path:
         """Write the code of the session as a runnable .py file (``# %%`` cells)."""
-        return export.write_script(self.transcript, path)
+        return export.write_script(self.transcript, path, self.cfg.code_style)
 
     def export_notebook(self, path: str | Path) -> Path:
         """Write the code of the session as a Jupyter notebook (.ipynb)."""
-        return export.write_notebook(self.transcript, path)
+        return export.write_notebook(self.transcript, path, self.cfg.code_style)
 
     def export_loss_csv(self, path: str | Path) -> Path:
         """Write every batch loss (and the validation loss after each step) as CSV."""
         return export.write_loss_csv(self.history, self.val_history, path)
 
     def script(self) -> str:
-        return self.transcript.script(EPILOGUE)
+        return self.transcript.script(self.cfg.code_style)
 
     def snapshot(self) -> Snapshot:
         """Everything the screen shows, as plain data (one host copy per dtype)."""

@@ -14,6 +14,8 @@ from playground.training.config import TrainConfig
 if TYPE_CHECKING:  # numpy only for annotations: the UI imports this before its first frame
     import numpy as np
 
+    from playground.training.transcript import Entry
+
 # Kinds of loss evaluations recorded in the history (``LossHistory.kind``).
 KIND_FORWARD = 0  # forward only: loss seen, no gradient
 KIND_BACKWARD = 1  # backward without a step (gradient accumulates)
@@ -152,6 +154,7 @@ class Snapshot:
     true_params: dict[str, np.ndarray] | None  # the generating parameters, when known
     closed_form: dict[str, np.ndarray] | None  # least-squares optimum (linear regression)
     log: tuple[str, ...]  # the action log, one PyTorch statement block per action
+    transcript: tuple[Entry, ...]  # the same actions as data (plain values)
     undo_depth: int = 0
     redo_depth: int = 0
     undo_label: str | None = None  # what u would take back ("step", "run (3000 train steps)")

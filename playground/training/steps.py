@@ -13,17 +13,18 @@ import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
 
 from playground.training import analytic
-from playground.training.build import Build
+from playground.training.build import Build, ctx_of
+from playground.training.code import Ctx
 from playground.training.config import TrainConfig
 from playground.training.models import compute_loss, predict_labels
 from playground.training.snapshot import KIND_TRAIN
 from playground.training.state import Best, Progress, TrainState, UndoEntry, UndoStack
-from playground.training.transcript import CodeStyle
 
 
 class ActionError(RuntimeError):
@@ -423,21 +424,24 @@ class Stepper:
 
     # --- the transcript -----------------------------------------------------------------
 
-    def _style(self) -> CodeStyle:
-        return CodeStyle(self.cfg, self._in_one_batch, tuple(self.build.model.params))
+    def _ctx(self) -> Ctx:
+        """The settings the code of an action done now depends on."""
+        return ctx_of(self.cfg, self.build.n_train)
+
+    def _record(self, action: str, kind: str, **args: Any) -> None:
+        """The action, as data, in the transcript (its code is written when shown)."""
+        self.build.transcript.add(action, kind, self._ctx(), **args)
 
     def _add_run_entry(self, n: int, c0: int) -> None:
         """``n`` train steps from micro-batch ``c0`` as one loop; consecutive train steps
-        and runs merge into one loop in the transcript."""
-        style = self._style()
-        set_none = self.cfg.zero_grad == "none"
+        and runs with the same settings merge into one loop in the transcript."""
+        ctx = self._ctx()
         entries = self.build.transcript.entries
         last = entries[-1] if entries else None
-        k = self.cfg.accumulate
-        if last is not None and last.run is not None:
+        if last is not None and last.run is not None and last.ctx == ctx:
             pn, pc0 = last.run
-            if style.full_batch or pc0 + pn * k == c0:
+            if ctx.full_batch or pc0 + pn * ctx.k == c0:
                 n, c0 = pn + n, pc0
                 entries.pop()
         label = "train step" if n == 1 else f"{n} train steps"
-        self.build.transcript.add(label, style.train_steps(n, c0, set_none), run=(n, c0))
+        self.build.transcript.add(label, "train_steps", ctx, run=(n, c0), n=n, c0=c0)

@@ -1,8 +1,11 @@
-"""Every session action as the PyTorch code it stands for, and a runnable export.
+"""Every session action, kept as data, and the code it stands for.
 
-The session appends one ``Entry`` per action. ``Transcript.cells()`` puts a preamble
-(data, initial parameters, loss, optimizer - all literal values, so nothing depends on an
-RNG) in front of the entries, each action a markdown cell saying what it does and a code
+The session appends one ``Entry`` per action: what kind of action, its arguments (plain
+numbers), and the settings it was done with. Code is made from the entries when it is
+shown or exported (``playground.training.code``), in the style the user picks, so no
+text from a file ever becomes code. ``Transcript.cells()`` puts the set-up (data,
+initial parameters, loss, optimizer - all literal values, so nothing depends on an RNG)
+in front of the entries, each action a markdown cell saying what it does and a code
 cell; run with plain ``python`` and torch, the script (``script()``: the cells in the
 ``# %%`` percent format editors and jupytext run cell by cell) or the notebook
 (``export.write_notebook``) performs the same operations in the same order and ends with
@@ -13,17 +16,39 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from playground.training.config import TrainConfig
+from playground.training.code import EPILOGUE, Ctx, Setup, Writer
+
+KINDS = (
+    "forward",
+    "backward",
+    "backward_again",
+    "zero_grad",
+    "step",
+    "train_steps",
+    "set_hyper",
+    "set_k",
+    "set_batch",
+    "set_shuffle",
+    "load_values",
+    "note",
+)
 
 
 @dataclass(frozen=True)
 class Entry:
+    """One action: its label ("backward", "3 train steps"), kind, arguments, settings."""
+
     action: str
-    code: str
+    kind: str
+    args: tuple[tuple[str, Any], ...]
+    ctx: Ctx
     run: tuple[int, int] | None = None  # (train steps, first micro-batch) of a train loop
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return dict(self.args)
 
 
 @dataclass(frozen=True)
@@ -70,8 +95,13 @@ EXPLAIN = (
     ),
     ("set K", "Gradient accumulation: K backward passes (micro-batches) per optimizer step."),
     ("set batch size", "A new micro-batch size: the walk over the data starts again."),
+    (
+        "set shuffle",
+        "The mini-batches from here on: a DataLoader's, reshuffled each epoch, or in order.",
+    ),
     ("set ", "A setting changes from here on (the training state is kept)."),
     ("moved to", "The session went on on another device."),
+    ("resumed", "The parameters as a session file had them."),
 )
 
 
@@ -85,174 +115,47 @@ def explain(action: str) -> str:
     return "An action of the session."
 
 
-def _literal(values: object) -> str:
-    # tolist() of float32 tensors gives the exact doubles; repr round-trips them.
-    return repr(values)
-
-
-@dataclass
-class CodeStyle:
-    """How the actions of one configuration are written."""
-
-    cfg: TrainConfig
-    full_batch: bool
-    param_names: tuple[str, ...]
-
-    def batches(self) -> str:
-        """The code of ``batch(c)``: slices in order, or the DataLoader's reshuffled
-        mini-batches when the session shuffles (the same order: a real DataLoader)."""
-        if not self.cfg.shuffle:
-            return BATCH_IN_ORDER
-        return SHUFFLED_BATCHES.format(seed=self.cfg.seed)
-
-    @property
-    def scale(self) -> str:
-        return " / K" if self.cfg.accumulate > 1 and self.cfg.scale_loss else ""
-
-    def batch_expr(self, c: int) -> str:
-        return "x, y" if self.full_batch else f"batch({c})"
-
-    def forward(self, c: int) -> str:
-        if self.full_batch:
-            return "loss = loss_fn(forward(x), y)"
-        return f"xb, yb = batch({c})\nloss = loss_fn(forward(xb), yb)"
-
-    @property
-    def retain(self) -> str:
-        return "retain_graph=True" if self.cfg.retain_graph else ""
-
-    def backward(self, c: int) -> str:
-        call = f"loss.backward({self.retain})"
-        if self.full_batch:
-            return f"loss = loss_fn(forward(x), y){self.scale}\n{call}"
-        return f"xb, yb = batch({c})\nloss = loss_fn(forward(xb), yb){self.scale}\n{call}"
-
-    def backward_again(self) -> str:
-        return f"loss.backward({self.retain})  # through the same graph once more"
-
-    def zero_grad(self, set_to_none: bool) -> str:
-        if self.cfg.optimizer != "gd":
-            return "opt.zero_grad()" if set_to_none else "opt.zero_grad(set_to_none=False)"
-        if set_to_none:
-            return "for p in params:\n    p.grad = None"
-        return "for p in params:\n    if p.grad is not None:\n        p.grad.zero_()"
-
-    def step(self) -> str:
-        if self.cfg.optimizer != "gd":
-            return "opt.step()"
-        return (
-            "with torch.no_grad():\n    for p in params:\n        if p.grad is not None:\n"
-            "            p -= lr * p.grad"
-        )
-
-    def train_steps(self, n: int, c0: int, set_to_none: bool) -> str:
-        body = [self.zero_grad(set_to_none)]
-        k = self.cfg.accumulate
-        if self.full_batch:
-            inner = f"loss = loss_fn(forward(x), y){self.scale}\nloss.backward()"
-        else:
-            inner = f"xb, yb = batch(c + k)\nloss = loss_fn(forward(xb), yb){self.scale}\nloss.backward()"
-        if k > 1:
-            body.append("for k in range(K):\n" + _indent(inner))
-        else:
-            body.append(inner.replace("c + k", "c"))
-        body.append(self.step())
-        loop = "\n".join(body)
-        if self.full_batch:
-            header = f"for _ in range({n}):"
-        else:
-            header = f"for c in range({c0}, {c0 + n * k}, {k}):"
-        return f"{header}  # {n} train step{'s' if n != 1 else ''}\n" + _indent(loop)
-
-    def load_values(self, values: dict[str, list], why: str) -> str:
-        """Set every parameter to literal values (``params`` is in the model's order)."""
-        lines = [f"# {why}", "with torch.no_grad():"]
-        for i, (name, value) in enumerate(values.items()):
-            lines.append(f"    params[{i}].copy_(torch.tensor({_literal(value)}))  # {name}")
-        return "\n".join(lines)
-
-    def set_hyper(self, name: str, value: float | bool) -> str:
-        if self.cfg.optimizer == "gd":
-            return (
-                f"{name} = {value!r}"
-                if name == "lr"
-                else f"# {name} = {value!r} (no effect by hand)"
-            )
-        return f"for group in opt.param_groups:\n    group[{name!r}] = {value!r}"
-
-
-BATCH_IN_ORDER = """def batch(c):
-    \"\"\"The c-th micro-batch: slices of the training set in order, epoch after epoch.\"\"\"
-    j = c % n_batches
-    return x[j * B:(j + 1) * B], y[j * B:(j + 1) * B]"""
-
-SHUFFLED_BATCHES = """from torch.utils.data import DataLoader, TensorDataset
-
-loader = DataLoader(
-    TensorDataset(x, y), batch_size=B, shuffle=True, generator=torch.Generator().manual_seed({seed})
-)
-epochs = []  # each epoch's mini-batches, in the order the DataLoader gives them
-
-
-def batch(c):
-    \"\"\"The c-th micro-batch: the DataLoader's, a new order each epoch.\"\"\"
-    e, j = divmod(c, n_batches)
-    while len(epochs) <= e:
-        epochs.append(list(loader))
-    return epochs[e][j]"""
-
-
-def _docstring(text: str) -> str:
-    """``text`` as a triple-quoted literal that nothing in it can end early (a preset's
-    title is user text: quotes, backslashes and control characters are escaped)."""
-    out = []
-    for ch in text.replace("\\", "\\\\").replace('"', '\\"'):
-        if ch in "\n\t" or ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return '"""' + "".join(out) + '"""'
-
-
-def _indent(code: str, n: int = 4) -> str:
-    pad = " " * n
-    return "\n".join(pad + line if line else line for line in code.splitlines())
-
-
 @dataclass
 class Transcript:
-    """The action log of one session, as code."""
+    """The action log of one session (one build), as data."""
 
-    preamble: str = ""
+    setup: Setup
     entries: list[Entry] = field(default_factory=list)
 
-    def add(self, action: str, code: str, run: tuple[int, int] | None = None) -> None:
-        self.entries.append(Entry(action, code, run))
-
-    def truncate(self, n: int) -> None:
-        del self.entries[n:]
+    def add(
+        self, action: str, kind: str, ctx: Ctx, run: tuple[int, int] | None = None, **args: Any
+    ) -> None:
+        self.entries.append(Entry(action, kind, tuple(args.items()), ctx, run))
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def lines(self) -> tuple[str, ...]:
-        return tuple(f"# {e.action}\n{e.code}" for e in self.entries)
+    def code(self, entry: Entry, style: str = "plain") -> str:
+        return Writer(style, self.setup).code(entry.kind, entry.arguments, entry.ctx)
 
-    def cells(self, epilogue: str = "") -> list[Cell]:
+    def lines(self, style: str = "plain") -> tuple[str, ...]:
+        """Each entry as '# action' and its code (the code panel)."""
+        writer = Writer(style, self.setup)
+        return tuple(
+            f"# {e.action}\n{writer.code(e.kind, e.arguments, e.ctx)}" for e in self.entries
+        )
+
+    def cells(self, style: str = "plain", epilogue: str = EPILOGUE) -> list[Cell]:
         """The set-up, then a markdown and a code cell per action, then ``epilogue``."""
-        cells = [Cell("code", self.preamble)]
+        writer = Writer(style, self.setup)
+        cells = [Cell("code", writer.preamble())]
         for e in self.entries:
             cells.append(Cell("markdown", f"**{e.action}** - {explain(e.action)}"))
-            cells.append(Cell("code", f"# {e.action}\n{e.code}"))
+            cells.append(Cell("code", f"# {e.action}\n{writer.code(e.kind, e.arguments, e.ctx)}"))
         if epilogue:
             cells.append(Cell("markdown", "Where the session ended: its parameters."))
             cells.append(Cell("code", epilogue.rstrip("\n")))
         return cells
 
-    def script(self, epilogue: str = "") -> str:
+    def script(self, style: str = "plain", epilogue: str = EPILOGUE) -> str:
         """The cells as a Python file in the percent format (``# %%`` starts a cell)."""
         parts = []
-        for cell in self.cells(epilogue):
+        for cell in self.cells(style, epilogue):
             if cell.kind == "markdown":
                 wrapped = textwrap.wrap(cell.source, 86) or [""]
                 lines = "\n".join(f"# {line}" for line in wrapped)
@@ -262,106 +165,143 @@ class Transcript:
         return "\n\n".join(parts) + "\n"
 
 
-def preamble(
-    title: str,
-    cfg: TrainConfig,
-    device: str,
-    x: list,
-    y: list,
-    batch_size: int,
-    model_kind: str,
-    module_code: str | None,
-    init: dict[str, list],
-    n_outputs: int,
-) -> str:
-    """The script's set-up: data, initial parameters, loss and optimizer, all literal."""
-    n = len(x)
-    lines = [
-        _docstring(
-            f"{title} - exported from playground.\n\nRun with plain python + torch: it replays "
-            "the session and prints the final\nparameters."
-        ),
-        "",
-        "import torch",
-        "import torch.nn.functional as F",
-        "from torch import nn",
-        "",
-        f"device = torch.device({device!r})",
-        f"x = torch.tensor({_literal(x)}, device=device)",
-        f"y = torch.tensor({_literal(y)}, device=device)",
-        f"B, K = {batch_size}, {cfg.accumulate}  # micro-batch size, backward passes per step",
-        f"n_batches = {-(-n // batch_size)}",
-        "",
-        "",
-        CodeStyle(cfg, n <= batch_size and not cfg.shuffle, ()).batches(),
-        "",
-        "",
-    ]
-    if model_kind == "softmax":
-        lines += [
-            "class SoftmaxRegression(nn.Module):",
-            '    """h = XW + b with W: d x C, b: 1 x C."""',
-            "",
-            "    def __init__(self, d, c):",
-            "        super().__init__()",
-            "        self.W = nn.Parameter(torch.zeros(d, c))",
-            "        self.b = nn.Parameter(torch.zeros(1, c))",
-            "",
-            "    def forward(self, x):",
-            "        return torch.matmul(x, self.W) + self.b",
-            "",
-            "",
-        ]
-    if model_kind == "scalar":
-        for name, value in init.items():
-            lines.append(
-                f"{name} = torch.tensor({_literal(value)}, device=device, requires_grad=True)"
-            )
-        lines += [
-            f"params = [{', '.join(init)}]",
-            "",
-            "",
-            "def forward(xb):",
-            "    return xb @ w + b",
-        ]
-    else:
-        assert module_code is not None
-        lines += [
-            f"model = {module_code}.to(device)",
-            "params = list(model.parameters())",
-            "with torch.no_grad():",
-        ]
-        for i, (name, value) in enumerate(init.items()):
-            lines.append(f"    params[{i}].copy_(torch.tensor({_literal(value)}))  # {name}")
-        squeeze = ".squeeze(-1)" if n_outputs == 1 else ""
-        lines += ["", "", "def forward(xb):", f"    return model(xb){squeeze}"]
-    loss_code = {
-        "mse": "F.mse_loss(out, target)",
-        "sse": "((out - target) ** 2).sum()",
-        "bce": "F.binary_cross_entropy(torch.sigmoid(out), target)",
-        "bce_sum": 'F.binary_cross_entropy(torch.sigmoid(out), target, reduction="sum")',
-        "ce": "F.cross_entropy(out, target.long())",
-    }[cfg.loss]
-    lines += [
-        "",
-        "",
-        "def loss_fn(out, target):",
-        f"    return {loss_code}",
-        "",
-        "",
-        f"lr = {cfg.lr!r}",
-    ]
-    if cfg.optimizer == "sgd":
-        lines.append(
-            f"opt = torch.optim.SGD(params, lr=lr, momentum={cfg.momentum!r}, "
-            f"nesterov={cfg.nesterov!r}, weight_decay={cfg.weight_decay!r})"
-        )
-    elif cfg.optimizer == "adam":
-        lines.append(
-            f"opt = torch.optim.Adam(params, lr=lr, betas={cfg.betas!r}, "
-            f"weight_decay={cfg.weight_decay!r})"
-        )
-    return "\n".join(lines)
+# --- entries as plain data (session files), validated on the way in -------------------
+
+_COUNT, _POSITIVE, _FLAG, _TEXT = "count", "positive", "flag", "text"
+ARGS: dict[str, dict[str, str]] = {
+    "forward": {"c": _COUNT},
+    "backward": {"c": _COUNT},
+    "backward_again": {},
+    "zero_grad": {"set_to_none": _FLAG},
+    "step": {},
+    "train_steps": {"n": _POSITIVE, "c0": _COUNT},
+    "set_hyper": {"name": "hyper", "value": "setting", "used": _FLAG},
+    "set_k": {"k": _POSITIVE},
+    "set_batch": {},
+    "set_shuffle": {},
+    "load_values": {"values": "values", "why": _TEXT},
+    "note": {"text": _TEXT},
+}
+HYPER = ("lr", "momentum", "nesterov", "weight_decay", "betas")
+MAX_TEXT = 500
 
 
-EPILOGUE = "print('final parameters:')\nfor p in params:\n    print(p.detach().cpu().tolist())\n"
+def clean_text(text: str, lines: bool = False) -> str:
+    """Text from a file, safe to show and to put in a comment: printable characters
+    only (no terminal escapes), one line unless ``lines``, at most MAX_TEXT long."""
+    kept = "".join(ch if ch.isprintable() or (lines and ch == "\n") else " " for ch in text)
+    return kept[:MAX_TEXT]
+
+
+def entry_to_plain(e: Entry) -> list[Any]:
+    from dataclasses import asdict
+
+    return [e.action, e.kind, _plain(dict(e.args)), asdict(e.ctx), list(e.run) if e.run else None]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def entry_from_plain(item: Any, shapes: dict[str, tuple[int, ...]]) -> Entry:
+    """An entry from a session file; ValueError says what is wrong. ``shapes``: the
+    model's parameters (a ``load_values`` entry must fit them)."""
+    if not (isinstance(item, list) and len(item) == 5):
+        raise ValueError("a transcript entry must be [action, kind, args, settings, run]")
+    action, kind, args, ctx, run = item
+    if not isinstance(action, str) or kind not in ARGS or not isinstance(args, dict):
+        raise ValueError(f"transcript entry {str(action)[:40]!r}: unknown kind {kind!r}")
+    if set(args) != set(ARGS[kind]):
+        raise ValueError(
+            f"transcript entry {kind}: arguments {sorted(args)} != {sorted(ARGS[kind])}"
+        )
+    checked = {name: _arg(kind, name, ARGS[kind][name], args[name], shapes) for name in args}
+    if run is not None and not (
+        isinstance(run, list) and len(run) == 2 and all(type(v) is int and v >= 0 for v in run)
+    ):
+        raise ValueError(f"transcript entry {kind}: run must be two counts")
+    return Entry(
+        clean_text(action),
+        kind,
+        tuple(checked.items()),
+        _ctx(ctx),
+        (run[0], run[1]) if run else None,
+    )
+
+
+def _arg(kind: str, name: str, rule: str, value: Any, shapes: dict[str, tuple[int, ...]]) -> Any:
+    import math
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"transcript entry {kind}: {name} {why}")
+
+    if rule in (_COUNT, _POSITIVE):
+        if type(value) is not int or value < (1 if rule == _POSITIVE else 0) or value >= 2**62:
+            raise bad(f"must be an integer >= {1 if rule == _POSITIVE else 0}")
+        return value
+    if rule == _FLAG:
+        if not isinstance(value, bool):
+            raise bad("must be true or false")
+        return value
+    if rule == _TEXT:
+        if not isinstance(value, str):
+            raise bad("must be text")
+        return clean_text(value, lines=True)
+    if rule == "hyper":
+        if value not in HYPER:
+            raise bad(f"must be one of {', '.join(HYPER)}")
+        return value
+    if rule == "setting":
+        flat = value if isinstance(value, list) else [value]
+        if len(flat) > 2 or not all(
+            isinstance(v, bool) or (isinstance(v, int | float) and math.isfinite(v)) for v in flat
+        ):
+            raise bad("must be a finite number, true/false, or two numbers")
+        return tuple(value) if isinstance(value, list) else value
+    # "values": one literal tensor per parameter, shaped like it
+    if not isinstance(value, dict) or set(value) != set(shapes):
+        raise bad(f"must give every parameter ({', '.join(shapes)})")
+    for pname, tensor in value.items():
+        if _shape(tensor) != shapes[pname]:
+            raise bad(f"{pname}: not a tensor of shape {shapes[pname]}")
+    return value
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    import math
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return () if math.isfinite(value) else None
+    if not isinstance(value, list) or not value:
+        return None
+    inner = {_shape(v) for v in value}
+    if len(inner) != 1 or None in inner:
+        return None
+    return (len(value), *inner.pop())  # type: ignore[misc]
+
+
+def _ctx(doc: Any) -> Ctx:
+    from dataclasses import fields
+
+    from playground.training.config import OPTIMIZERS
+
+    if not isinstance(doc, dict) or set(doc) != {f.name for f in fields(Ctx)}:
+        raise ValueError("transcript entry: its settings are missing or malformed")
+    for f in fields(Ctx):
+        v = doc[f.name]
+        ok = {
+            "bool": isinstance(v, bool),
+            "int": type(v) is int and 0 <= v < 2**62,
+            "str": v in OPTIMIZERS,
+        }[str(f.type)]
+        if not ok:
+            raise ValueError(f"transcript entry: setting {f.name} = {v!r} is not valid")
+    if min(doc["k"], doc["batch_size"], doc["n_batches"]) < 1:
+        raise ValueError("transcript entry: k, batch_size and n_batches must be >= 1")
+    return Ctx(**doc)
