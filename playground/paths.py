@@ -32,6 +32,11 @@ def state_dir() -> Path:
     return Path(user_state_dir("playground", appauthor=False))
 
 
+def theme_path() -> Path:
+    """Where the TUI remembers the theme chosen in the command palette."""
+    return state_dir() / "theme.json"
+
+
 def autosave_path() -> Path:
     """Where quitting the TUI saves the session."""
     return state_dir() / "autosave.npz"

@@ -4,6 +4,7 @@
     playground presets                              list the presets
     playground run PRESET [--steps N] ...           train headless, print a table or JSON
     playground grad "EXPR" --at x=1 y=2             the autograd explorer in the terminal
+    playground serve [PRESET] [--host H --token]    the TUI in browsers, one process per tab
 
 Exit codes: 0 done, 2 bad input (preset, setting, device, expression), 1 anything else.
 """
@@ -19,9 +20,9 @@ from typing import Any
 
 import shtab
 
-from playground.cli import grad
+from playground.cli import grad, serve
 
-SUBCOMMANDS = ("presets", "run", "grad", "tui")
+SUBCOMMANDS = ("presets", "run", "grad", "serve", "tui")
 # options of `playground` itself (anything else before a subcommand means the TUI)
 TOP_LEVEL = ("-h", "--help", "--version", "--print-completion")
 
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     grad.add_parser(sub)
+    serve.add_parser(sub, _add_session_options)
     return parser
 
 
@@ -195,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "grad":
             return grad.run(args)
+        if args.command == "serve":
+            return serve.run(args)
         return cmd_tui(args)
     except KeyboardInterrupt:
         return 130

@@ -17,7 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from playground.explorer.protocol import ExplorerFactory
-from playground.paths import default_autosave
+from playground.paths import default_autosave, theme_path
 from playground.protocol import (
     Command,
     Export,
@@ -35,6 +35,7 @@ from playground.protocol import (
 )
 from playground.training.catalog import preset_infos
 from playground.training.sidecar import read_sidecar
+from playground.ui.commands import PlaygroundCommands, remember_theme, restore_theme
 from playground.ui.dialogs.error_screen import ErrorScreen
 from playground.ui.dialogs.export_dialog import ExportDialog
 from playground.ui.dialogs.help_screen import HelpScreen
@@ -58,6 +59,7 @@ class PlaygroundApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "playground"
+    COMMANDS = App.COMMANDS | {PlaygroundCommands}  # ctrl+p: every key, preset and theme
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("question_mark", "help", "help"),
@@ -111,6 +113,12 @@ class PlaygroundApp(App[None]):
         else:
             self.autosave = Path(autosave).expanduser() if autosave else None
         self.session_file: str | None = None  # the last file saved or opened (ctrl+s/o)
+        # the palette's theme, remembered like the autosave: for the CLI, not for tests
+        self.theme_file = theme_path() if autosave is True else None
+        restore_theme(self, self.theme_file)
+
+    def watch_theme(self, name: str) -> None:
+        remember_theme(self.theme_file, name)
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
