@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from playground.training.lab import LabToggles, LabView
     from playground.training.snapshot import Snapshot
 
 ActionName = Literal[
@@ -151,6 +152,29 @@ class Call(Command):
     label: str = "call"
 
 
+# the accumulation lab
+
+
+@dataclass(frozen=True)
+class ComputeLab(Command):
+    """The accumulation lab for the current parameters and the next B*K samples, computed
+    without changing the session; answered by ``LabComputed`` (twice when the ranks of the
+    all-reduce must start first). ``k`` 0: the session's K (4 when that is 1); ``ranks``
+    0: K (or a divisor of K up to 8)."""
+
+    k: int = 0
+    ranks: int = 0
+    toggles: LabToggles | None = None
+
+
+@dataclass(frozen=True)
+class ExportDDP(Command):
+    """Write the session's preset as a DDP training script for torchrun to ``path``."""
+
+    path: str
+    steps: int | None = None  # default: the max_steps setting
+
+
 # --- events (runner -> UI) --------------------------------------------------------------
 
 
@@ -212,6 +236,17 @@ class Saved(Event):
 class Result(Event):
     label: str
     value: Any
+
+
+# the accumulation lab
+
+
+@dataclass(frozen=True)
+class LabComputed(Event):
+    """The accumulation lab's numbers (``view.rank_note`` says when the all-reduce column
+    is still to come, or why the ranks did not answer)."""
+
+    view: LabView
 
 
 class RunnerHandle(Protocol):

@@ -26,10 +26,13 @@ from playground.protocol import (
     Act,
     Call,
     Command,
+    ComputeLab,
     Configure,
     Event,
     Export,
+    ExportDDP,
     Failed,
+    LabComputed,
     Load,
     Notice,
     Open,
@@ -71,6 +74,7 @@ class Runner(CommandThread):
         self._last_publish = 0.0
         self._until: float | None = None  # the running run's loss tolerance
         self._autosave: Path | None = None
+        self.rank_pool: Any = None  # the accumulation lab's ranks (rank_pool.RankPool)
 
     def stop(self, timeout: float | None = 5.0, autosave: Path | None = None) -> bool:
         """End the thread after the command in hand (queued commands are dropped); with
@@ -100,6 +104,8 @@ class Runner(CommandThread):
     def teardown(self) -> None:
         if self._autosave is not None and self.session is not None:
             self.publish(self._save(self._autosave, sidecar=True))
+        if self.rank_pool is not None:  # the accumulation lab's ranks end with the runner
+            self.rank_pool.stop()
 
     def apply(self, command: Any) -> None:
         try:
@@ -145,6 +151,12 @@ class Runner(CommandThread):
             said = s.predict(cmd.at).said()
             self.publish(Notice(said))
             self._set(self.status, said)
+            return
+        if isinstance(cmd, ComputeLab):  # reads the session, changes nothing: no pause
+            self._lab(cmd)
+            return
+        if isinstance(cmd, ExportDDP):
+            self._export_ddp(cmd)
             return
         self._pause()  # any other action first pauses the run, then applies
         if isinstance(cmd, Act):
@@ -242,6 +254,29 @@ class Runner(CommandThread):
             cmd.kind
         ](path)
         self.publish(Notice(f"wrote {path}"))
+
+    def _lab(self, cmd: ComputeLab) -> None:
+        """The accumulation lab, computed on copies; its all-reduce column by real ranks
+        (the pool is started on first use, kept, and stopped in ``teardown``)."""
+        from playground.training.accumulation import lab_views
+        from playground.training.rank_pool import RankPool
+
+        if self.rank_pool is None:
+            cuda = self.session.device.type == "cuda"
+            self.rank_pool = RankPool(device="auto" if cuda else "cpu")
+        for view in lab_views(self.session, self.rank_pool, cmd.k, cmd.toggles, cmd.ranks):
+            self.publish(LabComputed(view))
+
+    def _export_ddp(self, cmd: ExportDDP) -> None:
+        from playground.training.ddp import Job, script_for
+
+        s = self.session
+        path = Path(cmd.path).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(script_for(Job(s.preset, s.cfg, cmd.steps or s.cfg.max_steps, 1)))
+        self.publish(
+            Notice(f"wrote {path} (from the seed): torchrun --nproc-per-node N {path.name}")
+        )
 
     def _save(self, path: Path, sidecar: bool) -> Saved:
         """Save the session; errors come back in ``Saved.error`` (a bad path is the user's

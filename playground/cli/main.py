@@ -3,6 +3,8 @@
     playground [PRESET] [--device D] [--seed S]     open the TUI
     playground presets                              list the presets
     playground run PRESET [--steps N] ...           train headless, print a table or JSON
+    playground run PRESET --ranks N                 the same on N data-parallel ranks (DDP)
+    playground accumulate PRESET --k K [--ranks N]  full batch == K micro-batches == all-reduce
     playground grad "EXPR" --at x=1 y=2             the autograd explorer in the terminal
     playground serve [PRESET] [--host H --token]    the TUI in browsers, one process per tab
 
@@ -20,9 +22,10 @@ from typing import Any
 
 import shtab
 
-from playground.cli import grad, serve
+from playground.cli import accumulate, grad, serve
+from playground.cli.ranks import add_rank_options
 
-SUBCOMMANDS = ("presets", "run", "grad", "serve", "tui")
+SUBCOMMANDS = ("presets", "run", "grad", "serve", "accumulate", "tui")
 # options of `playground` itself (anything else before a subcommand means the TUI)
 TOP_LEVEL = ("-h", "--help", "--version", "--print-completion")
 
@@ -134,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop once a step's loss is <= TOL",
     )
     _add_setting_options(run)
+    add_rank_options(run)
     run.add_argument(
         "--actions",
         metavar="KEYS",
@@ -177,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     grad.add_parser(sub)
+    accumulate.add_parser(sub)
     serve.add_parser(sub, _add_session_options)
     return parser
 
@@ -199,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return grad.run(args)
         if args.command == "serve":
             return serve.run(args)
+        if args.command == "accumulate":
+            return accumulate.run(args)
         return cmd_tui(args)
     except KeyboardInterrupt:
         return 130

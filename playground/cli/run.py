@@ -88,6 +88,10 @@ class _Out:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "ranks", None):
+        from playground.cli.ranks import run_ranks
+
+        return run_ranks(args)
     from playground.training.catalog import PresetError
     from playground.training.devices import DeviceError
     from playground.training.presets import find_preset

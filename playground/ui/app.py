@@ -22,6 +22,7 @@ from playground.protocol import (
     Command,
     Export,
     Failed,
+    LabComputed,
     Load,
     Notice,
     Open,
@@ -232,6 +233,12 @@ class PlaygroundApp(App[None]):
             )
         elif isinstance(ev, Saved):
             self._saved(ev)
+        elif isinstance(ev, LabComputed):  # to the accumulation lab, if it is open
+            from playground.ui.training.lab_screen import LabScreen
+
+            for screen in self.screen_stack:
+                if isinstance(screen, LabScreen):
+                    screen.show_view(ev.view)
 
     # --- actions that leave the main screen ------------------------------------------
 

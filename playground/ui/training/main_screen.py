@@ -100,6 +100,7 @@ class MainScreen(Screen[None]):
         Binding("e", "app.export", "export"),
         Binding("g", "app.grad", "autograd"),
         Binding("o", "optimizer", "optim"),
+        Binding("a", "lab", "accum. lab"),
         Binding("t", "app.traceback", "last error", show=False),
         Binding("c", "app.recover", "continue on the CPU (after a device failure)", show=False),
         Binding("escape", "home", "main view", show=False),
@@ -308,6 +309,12 @@ class MainScreen(Screen[None]):
         loss = self._widgets().loss
         if loss is not None:
             loss.toggle_log()
+
+    def action_lab(self) -> None:
+        """The accumulation lab: full batch == K micro-batches == all-reduce over ranks."""
+        from playground.ui.training.lab_screen import LabScreen
+
+        self.app.push_screen(LabScreen())
 
     def action_optimizer(self) -> None:
         shown = self.query_one(OptimizerPanel).toggle()
