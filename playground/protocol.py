@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from playground.training.coach import Explanation
     from playground.training.lab import LabToggles, LabView
     from playground.training.snapshot import Snapshot
 
@@ -144,6 +145,23 @@ class Predict(Command):
 
 
 @dataclass(frozen=True)
+class Expect(Command):
+    """A prediction for the next action ("w.grad = -174", or a number for the lesson's
+    quantity): the explanation after it says how close it was."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StartLesson(Command):
+    """Follow the preset's lesson ``name`` ("" = its first) from the current state;
+    ``stop`` ends the lesson in hand instead."""
+
+    name: str = ""
+    stop: bool = False
+
+
+@dataclass(frozen=True)
 class Call(Command):
     """Run ``fn(session)`` on the runner thread, as one transaction (for tests and
     scripts); its return value comes back as ``Result``."""
@@ -201,6 +219,8 @@ class Published(Event):
     seq: int
     status: Status
     message: str = ""
+    # what the action this snapshot follows did, in words (None while a run goes on)
+    explanation: Explanation | None = None
 
     @property
     def running(self) -> bool:

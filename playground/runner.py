@@ -29,6 +29,7 @@ from playground.protocol import (
     ComputeLab,
     Configure,
     Event,
+    Expect,
     Export,
     ExportDDP,
     Failed,
@@ -45,6 +46,7 @@ from playground.protocol import (
     Run,
     Save,
     Saved,
+    StartLesson,
     Status,
 )
 from playground.threads import CommandThread
@@ -74,6 +76,9 @@ class Runner(CommandThread):
         self._last_publish = 0.0
         self._until: float | None = None  # the running run's loss tolerance
         self._autosave: Path | None = None
+        # narration, warnings, predictions and lessons (training.coach.Coach, plain data)
+        self.coach: Any = None
+        self._explain: tuple[str, str, str] | None = None  # (action, detail, outcome) to tell
         self.rank_pool: Any = None  # the accumulation lab's ranks (rank_pool.RankPool)
 
     def stop(self, timeout: float | None = 5.0, autosave: Path | None = None) -> bool:
@@ -108,6 +113,7 @@ class Runner(CommandThread):
             self.rank_pool.stop()
 
     def apply(self, command: Any) -> None:
+        self._explain = None
         try:
             self._dispatch(command)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none is fatal
@@ -147,6 +153,14 @@ class Runner(CommandThread):
         if isinstance(cmd, Export):
             self._export(cmd)
             return
+        if isinstance(cmd, Expect):  # a prediction for the next action: no pause
+            said = self._coach().expect(cmd.text)
+            self.publish(Notice(said))
+            self._set(self.status, said)
+            return
+        if isinstance(cmd, StartLesson):
+            self._lesson(cmd)
+            return
         if isinstance(cmd, Predict):  # reads the session, changes nothing: no pause
             said = s.predict(cmd.at).said()
             self.publish(Notice(said))
@@ -159,6 +173,7 @@ class Runner(CommandThread):
             self._export_ddp(cmd)
             return
         self._pause()  # any other action first pauses the run, then applies
+        self._follow_pause()
         if isinstance(cmd, Act):
             self._act(cmd.name)
         elif isinstance(cmd, Configure):
@@ -182,10 +197,12 @@ class Runner(CommandThread):
 
             self.session = Session(preset, **overrides)
             self._set(Status.IDLE, self._initial())
+            self._tell("load")
             return
         self._pause()
         self.session.load(preset, **overrides)
         self._set(Status.IDLE, f"{self._initial()} (u: back to {self._undo_target()})")
+        self._tell("load")
 
     def _initial(self) -> str:
         """What the exercises print before training: the loss at the initial parameters."""
@@ -209,6 +226,7 @@ class Runner(CommandThread):
             said += " (u returns to the session you had)"
         self.publish(Notice(said))
         self._set(Status.IDLE, said)
+        self._tell("open")
 
     def _act(self, name: str) -> None:
         from playground.protocol import ACTIONS
@@ -226,21 +244,25 @@ class Runner(CommandThread):
                 self._set(Status.IDLE, f"undid {entry.label}: {where}")
             else:
                 self._set(Status.IDLE, f"redid {entry.label}: at step {s.step_count}")
+            self._tell(name, entry.label)
             return
         if name == "zero_grad_none":
             s.zero_grad(set_to_none=True)
         elif name == "restore_best":
             epoch = s.restore_best()
             self._set(Status.IDLE, f"restored the best state: epoch {epoch} (u takes it back)")
+            self._tell(name)
             return
         else:
             getattr(s, name)()
         self._set(Status.IDLE)
+        self._tell(name)
 
     def _configure(self, changes: dict[str, Any]) -> None:
         from playground.training.config import REBUILD
 
         effect = self.session.configure(**changes)
+        self._tell("configure")
         said = ", ".join(f"{k} = {v}" for k, v in changes.items())
         if effect == REBUILD:
             self._set(Status.IDLE, f"{said}: training restarted from the seed (u takes it back)")
@@ -314,6 +336,7 @@ class Runner(CommandThread):
         if s is not None and s.running:
             s.end_run()
             self._set(Status.PAUSED, f"paused at step {s.step_count}")
+            self._tell("run", self.message, "paused")
 
     def _train_slice(self) -> None:
         from playground.training.runs import StopReason, describe
@@ -341,6 +364,7 @@ class Runner(CommandThread):
         if test is not None:  # the held-out split, looked at once training is done
             message += f"; test loss {test:.4g}"
         self._set(status, message)
+        self._tell("run", message, str(result.reason))
         self._emit_safely()
 
     # --- publishing ---------------------------------------------------------------------
@@ -357,6 +381,57 @@ class Runner(CommandThread):
             message += " - the session can continue on the CPU (Recover)"
         self.publish(Failed(command, message, traceback.format_exc(), device_failed))
 
+    def _tell(self, action: str, detail: str = "", outcome: str = "") -> None:
+        """Explain ``action`` with the snapshot published after it."""
+        self._explain = (action, detail, outcome)
+
+    def _follow_pause(self) -> None:
+        """A run paused by another action: the coach follows the run to where it ended
+        (its own words give way to the action's)."""
+        if self._explain is not None:
+            try:
+                self._explained(self.session.snapshot())
+            except Exception:  # noqa: BLE001 - the action's own snapshot will say it
+                self._explain = None
+
+    def _coach(self) -> Any:
+        if self.coach is None:
+            from playground.training.coach import Coach
+
+            self.coach = Coach()
+        return self.coach
+
+    def _lesson(self, cmd: StartLesson) -> None:
+        coach = self._coach()
+        if cmd.stop:
+            coach.stop_lesson()
+            self._set(self.status, "lesson ended")
+            self._tell("lesson")
+            return
+        self._pause()
+        self._follow_pause()
+        lesson = self.session.preset.lesson(cmd.name)  # a ValueError names the lessons there are
+        snap = self.session.snapshot()
+        coach.seen(snap)
+        coach.start_lesson(lesson, snap)
+        self._set(Status.IDLE, f"lesson: {lesson.title}")
+        self._tell("lesson")
+
+    def _explained(self, snap: Any) -> Any:
+        """The coach's explanation of the action this snapshot follows (None for the
+        snapshots of a run going on, and when the coach fails: words never cost a step)."""
+        self._coach()
+        told, self._explain = self._explain, None
+        try:
+            if told is None:
+                if not self.session.running:
+                    self.coach.seen(snap)
+                return None
+            return self.coach.after(told[0], snap, told[1], told[2])
+        except Exception as exc:  # noqa: BLE001 - a bug in the words, not in the training
+            self.publish(Notice(f"no explanation: {_one_line(exc)}"))
+            return None
+
     def _emit_safely(self) -> None:
         try:
             snap = self.session.snapshot()
@@ -366,7 +441,8 @@ class Runner(CommandThread):
         self.seq += 1
         self._last_publish = time.perf_counter()
         self.last_snapshot = snap
-        self.publish(Published(snap, self.seq, self.status, self.message))
+        explanation = self._explained(snap)
+        self.publish(Published(snap, self.seq, self.status, self.message, explanation))
 
 
 def _one_line(exc: BaseException) -> str:

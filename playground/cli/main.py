@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         "^r reset); prints the state after each",
     )
     run.add_argument(
+        "--explain",
+        action="store_true",
+        help="with --actions: after each action, what it did in words and the course's "
+        "warnings (forgot zero_grad, stale gradient, lr too large, K without 1/K)",
+    )
+    run.add_argument(
         "--predict",
         metavar="X",
         default=None,

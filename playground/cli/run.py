@@ -73,7 +73,7 @@ class _Out:
                 head += [f"{n}{k}" for n in session.model.params for k in ("", ".grad")]
             print("  ".join(f"{h:>12}" for h in head))
 
-    def row(self, snapshot: Any, action: str | None = None) -> None:
+    def row(self, snapshot: Any, action: str | None = None, *_told: str) -> None:
         from playground.training.report import dumps, fmt_array, row
 
         r = row(snapshot, action)
@@ -120,12 +120,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _Out(args.json, session, actions is not None)
     try:
         if actions is not None:
-            reason, message = _act(session, actions, steps, until, out.row)
+            report = _Explained(out, session, args.json) if args.explain else out.row
+            reason, message = _act(session, actions, steps, until, report)
         else:
             reason, message = _train(session, steps, until, args.every or max(1, steps // 20), out)
     except ActionError as exc:
         return _fail(str(exc))
     return _finish(args, session, reason, message)
+
+
+class _Explained:
+    """Each action's row, then the coach's words on it (``--explain``): a line per
+    sentence and per warning, or an ``explanation`` object in the JSON row."""
+
+    def __init__(self, out: _Out, session: Any, json_lines: bool) -> None:
+        from playground.training.coach import Coach
+
+        self.out, self.json = out, json_lines
+        self.coach = Coach()
+        self.coach.seen(session.snapshot())
+
+    def __call__(self, snapshot: Any, action: str, detail: str = "", outcome: str = "") -> None:
+        from playground.training.report import dumps, row
+
+        ex = self.coach.after(action, snapshot, detail, outcome)
+        if self.json:
+            said = {
+                "lines": list(ex.lines),
+                "warnings": [{"kind": c.kind, "text": c.text} for c in ex.cautions],
+            }
+            print(dumps(row(snapshot, action) | {"explanation": said}))
+            return
+        self.out.row(snapshot, action)
+        for line in ex.lines:
+            print(f"    {line}")
+        for c in ex.cautions:
+            print(f"    warning ({c.title}): {c.text}")
 
 
 def _train(session: Any, steps: int, until: float | None, every: int, out: _Out) -> tuple:
@@ -146,19 +176,23 @@ def _act(
     actions: list[str],
     steps: int,
     until: float | None,
-    report: Callable[[Any, str], None],
+    report: Callable[..., None],
 ) -> tuple[str, str]:
     """Each action in turn, the state reported after each; ``run`` runs ``steps``."""
     from playground.training.runs import describe
 
     reason, message = "actions", f"{len(actions)} actions"
     for i, name in enumerate(actions, 1):
+        told: tuple[str, str] = ("", "")  # what undo took back, how a run ended
         if name == "run":
             result = session.run(steps, until)
             reason, message = str(result.reason), describe(result, until)
+            told = (message, reason)
         elif name in ("undo", "redo"):
-            if (session.undo() if name == "undo" else session.redo()) is None:
+            entry = session.undo() if name == "undo" else session.redo()
+            if entry is None:
                 raise _no(name, i)
+            told = (entry.label, "")
         elif name == "zero_grad_none":
             session.zero_grad(set_to_none=True)
         else:
@@ -166,7 +200,7 @@ def _act(
                 getattr(session, name)()
             except Exception as exc:
                 raise _no(name, i, str(exc)) from exc
-        report(session.snapshot(), name)
+        report(session.snapshot(), name, *told)
     return reason, message
 
 

@@ -296,6 +296,7 @@ def snapshot_of(
         step=progress.step,
         epoch=progress.samples_trained / b.n_train,
         epochs_done=progress.epochs_done,
+        grad_step=progress.grad_step,
         backward_total=progress.backward_total,
         cursor=progress.cursor,
         batch=None if last is None else (last % n_batches + 1, n_batches),

@@ -114,7 +114,8 @@ def _state_doc(prefix: str, st: TrainState, arrays: dict[str, np.ndarray]) -> di
         else _tensors(prefix + "analytic/", st.analytic, arrays),
         "counts": dict(p.backwards_since_zero),
         "optimizer": _opt_doc(prefix, st.optimizer, arrays),
-        "progress": {k: getattr(p, k) for k in _PROGRESS} | {"last_batch": p.last_batch},
+        "progress": {k: getattr(p, k) for k in _PROGRESS}
+        | {"last_batch": p.last_batch, "grad_step": p.grad_step},
         "live": {k: _plain(getattr(st.config, k)) for k in _LIVE},
         "lengths": {name: mark.length for name, mark in st.marks.items()},
         "best": None
@@ -368,6 +369,9 @@ def _read_state(r: _Reader, doc: Any, s: Session, lengths: dict[str, int]) -> Tr
     last_batch = prog.get("last_batch")
     if not (last_batch is None or (type(last_batch) is int and last_batch >= 0)):
         raise r.error("progress: last_batch must be a non-negative integer")
+    grad_step = prog.get("grad_step")  # absent from files written before it was kept
+    if not (grad_step is None or (type(grad_step) is int and 0 <= grad_step <= numbers[0])):
+        raise r.error("progress: grad_step must be a step count no later than step")
     length = r.field(doc, "lengths", dict)
     if set(length) != set(lengths) or not all(
         type(n) is int and 0 <= n <= lengths[k] for k, n in length.items()
@@ -385,6 +389,7 @@ def _read_state(r: _Reader, doc: Any, s: Session, lengths: dict[str, int]) -> Tr
             **dict(zip(_PROGRESS, numbers, strict=True)),
             backwards_since_zero=dict(counts),
             last_batch=last_batch,
+            grad_step=grad_step,
         ),
         values=r.tensors(r.field(doc, "values", dict), s, "values", allow_none=False),
         grads=r.tensors(r.field(doc, "grads", dict), s, "grads", allow_none=True),

@@ -30,6 +30,7 @@ from playground.training.config import (
     is_int,
     section_keys,
 )
+from playground.training.lessons import Lesson, parse_lessons
 
 if TYPE_CHECKING:
     from playground.training.data import Dataset
@@ -49,6 +50,15 @@ class Preset:
     data: dict[str, Any]
     config: TrainConfig
     expected: dict[str, Any] = field(default_factory=dict)
+    lessons: tuple[Lesson, ...] = ()  # guided lessons ([[lessons]]), validated
+
+    def lesson(self, name: str = "") -> Lesson:
+        """The lesson ``name`` ("" = the first); a ValueError names those there are."""
+        for lesson in self.lessons:
+            if not name or lesson.name == name:
+                return lesson
+        have = ", ".join(x.name for x in self.lessons) or "none"
+        raise ValueError(f"{self.name} has no lesson {name!r} (lessons: {have})")
 
     @property
     def claims(self) -> tuple[Claim, ...]:
@@ -138,9 +148,8 @@ def load_preset(path: Path | str) -> Preset:
     path = Path(path)
     doc = read_toml(path)
     file = path.name
-    unknown = sorted(
-        set(doc) - {"name", "title", "description", "source", "data", "model", "train", "expected"}
-    )
+    known = {"name", "title", "description", "source", "data", "model", "train", "expected"}
+    unknown = sorted(set(doc) - known - {"lessons"})
     if unknown:
         raise PresetError(file, unknown[0], "unknown top-level key")
     info = preset_info(path)
@@ -169,6 +178,7 @@ def load_preset(path: Path | str) -> Preset:
         data=dict(data),
         config=_config_from(doc, file),
         expected=dict(expected),
+        lessons=parse_lessons(doc.get("lessons"), file, lambda d: base.with_overrides(**d)),
     )
     dataset = preset.build_dataset()  # validates the data now, not when a session starts
     _check_model_fits(preset, dataset)

@@ -163,6 +163,9 @@ class Snapshot:
     best: BestView | None = None  # presets with a validation split, after the first epoch
     test_loss: float | None = None  # the held-out test split, when the preset has one
     prediction: Prediction | None = None  # at the input the preset asks about (predict_at)
+    # the step count when the oldest gradient in .grad was computed (None: no gradient
+    # since the last zero_grad); below ``step``, a step now would use a stale gradient
+    grad_step: int | None = None
 
     def param(self, name: str) -> ParamView:
         for p in self.params:

@@ -41,6 +41,9 @@ class Progress:
     # backward passes each .grad holds since the last zero_grad (micrograd's `+=` count)
     backwards_since_zero: dict[str, int] = field(default_factory=dict)
     last_batch: int | None = None  # the micro-batch (a cursor value) of the last forward/backward
+    # the step count when the oldest gradient in .grad was computed (None: none since the
+    # last zero_grad); below ``step``, the next step would use a stale gradient
+    grad_step: int | None = None
 
 
 @dataclass(frozen=True)

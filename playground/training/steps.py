@@ -202,6 +202,7 @@ class Stepper:
             samples_pending=p.samples_pending + len(xb),
             cursor=c + 1,
             last_batch=c,
+            grad_step=p.step if p.grad_step is None else p.grad_step,
         )
         self.build.history.record(loss, p.step, kind)
         return loss
@@ -235,7 +236,10 @@ class Stepper:
                     p.grad.zero_()
         p = self.progress
         self.progress = replace(
-            p, backwards_since_zero=dict.fromkeys(p.backwards_since_zero, 0), samples_pending=0
+            p,
+            backwards_since_zero=dict.fromkeys(p.backwards_since_zero, 0),
+            samples_pending=0,
+            grad_step=None,
         )
         self.analytic = None
 
@@ -409,6 +413,7 @@ class Stepper:
             self.progress,
             backwards_since_zero={n: (k if p.grad is not None else 0) for n, p in params.items()},
             last_batch=self.progress.cursor - 1,
+            grad_step=self.progress.step - 1,  # the last step's gradient, taken before it
         )
         prev = self._prev
         assert prev is not None

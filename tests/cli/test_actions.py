@@ -109,3 +109,18 @@ def test_version_and_shell_completion() -> None:
     assert bash.returncode == 0
     for word in ("run", "presets", "--actions", "--export-notebook", "--lr"):
         assert word in bash.stdout, word
+
+
+def test_explain_says_each_action_in_words_and_warns_once(capsys) -> None:
+    rows = run_json(capsys, ["two-points", "--actions", "b s b s b s", "--explain"])
+    said = [r["explanation"] for r in rows[:-1]]
+    assert "dL/dw = -174" in said[0]["lines"][0]
+    assert "w = 1 - 0.001 * (-174) = 1.174" in said[1]["lines"][0]
+    kinds = [[w["kind"] for w in s["warnings"]] for s in said]
+    assert kinds == [[], [], [], ["forgot_zero_grad"], [], []]  # the fourth action, once
+
+
+def test_explain_as_text_prints_the_words_under_each_row(capsys) -> None:
+    assert main(["run", "five-points", "--actions", "b b s", "--explain", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "w.grad -4170.4 -> -8340.8" in out and "= 9.3408" in out
