@@ -223,11 +223,13 @@ class Writer:
         body = [self.zero_grad(ctx, ctx.zero_none)]
         batches = self._uses_batches(ctx)
         data = "xb, yb" if batches else "x, y"
-        inner = f"loss = {self._loss(data)}{self._scale(ctx)}\nloss.backward()"
+        grad = "  # p.grad += d(loss / K)/dp" if ctx.k > 1 and ctx.scale else ""
+        inner = f"loss = {self._loss(data)}{self._scale(ctx)}\nloss.backward(){grad}"
         if batches:
             inner = f"xb, yb = batch(c + k)\n{inner}"
         if ctx.k > 1:
-            body.append("for k in range(K):\n" + _indent(inner))
+            same = "" if batches else "  # K passes over the whole set: one pass's gradient"
+            body.append(f"for k in range(K):{same}\n" + _indent(inner))
         else:
             body.append(inner.replace("c + k", "c"))
         body.append(self.step(ctx))
