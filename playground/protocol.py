@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from playground.training.coach import Explanation
     from playground.training.lab import LabToggles, LabView
+    from playground.training.landscape_view import LandscapeRequest, LandscapeView
     from playground.training.snapshot import Snapshot
 
 ActionName = Literal[
@@ -193,6 +194,33 @@ class ExportDDP(Command):
     steps: int | None = None  # default: the max_steps setting
 
 
+# the loss landscape
+
+
+@dataclass(frozen=True)
+class ComputeLandscape(Command):
+    """Show the loss landscape as ``request`` asks (a new plane, window, race ...),
+    computed without changing the session; answered by ``LandscapeComputed``, and again
+    after every action and while running (the path grows) until ``CloseLandscape``."""
+
+    request: LandscapeRequest
+
+
+@dataclass(frozen=True)
+class CloseLandscape(Command):
+    """The landscape is no longer shown: stop keeping it up to date."""
+
+
+@dataclass(frozen=True)
+class SetParamsAt(Command):
+    """Put the parameters at the point (x, y) of the landscape's plane: one undoable
+    action (``Session.set_params``), so gradient descent starts from there."""
+
+    x: float
+    y: float
+    plane: int = -1  # the view's plane_id (refused if the plane has moved since); -1: any
+
+
 # --- events (runner -> UI) --------------------------------------------------------------
 
 
@@ -267,6 +295,13 @@ class LabComputed(Event):
     is still to come, or why the ranks did not answer)."""
 
     view: LabView
+
+
+@dataclass(frozen=True)
+class LandscapeComputed(Event):
+    """The loss landscape as the last ``ComputeLandscape`` asked, now."""
+
+    view: LandscapeView
 
 
 class RunnerHandle(Protocol):

@@ -25,8 +25,10 @@ from typing import Any
 from playground.protocol import (
     Act,
     Call,
+    CloseLandscape,
     Command,
     ComputeLab,
+    ComputeLandscape,
     Configure,
     Event,
     Expect,
@@ -34,6 +36,7 @@ from playground.protocol import (
     ExportDDP,
     Failed,
     LabComputed,
+    LandscapeComputed,
     Load,
     Notice,
     Open,
@@ -46,6 +49,7 @@ from playground.protocol import (
     Run,
     Save,
     Saved,
+    SetParamsAt,
     StartLesson,
     Status,
 )
@@ -79,6 +83,8 @@ class Runner(CommandThread):
         # narration, warnings, predictions and lessons (training.coach.Coach, plain data)
         self.coach: Any = None
         self._explain: tuple[str, str, str] | None = None  # (action, detail, outcome) to tell
+        self.landscape: Any = None  # the loss landscape shown (training.landscape.Watch)
+        self._landscape_at = 0.0  # when it was last published
         self.rank_pool: Any = None  # the accumulation lab's ranks (rank_pool.RankPool)
 
     def stop(self, timeout: float | None = 5.0, autosave: Path | None = None) -> bool:
@@ -172,6 +178,12 @@ class Runner(CommandThread):
         if isinstance(cmd, ExportDDP):
             self._export_ddp(cmd)
             return
+        if isinstance(cmd, ComputeLandscape):  # reads the session, changes nothing: no pause
+            self._landscape(cmd)
+            return
+        if isinstance(cmd, CloseLandscape):
+            self.landscape = None
+            return
         self._pause()  # any other action first pauses the run, then applies
         self._follow_pause()
         if isinstance(cmd, Act):
@@ -182,6 +194,8 @@ class Runner(CommandThread):
             with s.transaction():
                 value = cmd.fn(s)
             self.publish(Result(cmd.label, value))
+        elif isinstance(cmd, SetParamsAt):
+            self._set_params_at(cmd)
         else:
             raise TypeError(f"unknown command {cmd!r}")
 
@@ -288,6 +302,50 @@ class Runner(CommandThread):
             self.rank_pool = RankPool(device="auto" if cuda else "cpu")
         for view in lab_views(self.session, self.rank_pool, cmd.k, cmd.toggles, cmd.ranks):
             self.publish(LabComputed(view))
+
+    def _landscape(self, cmd: ComputeLandscape) -> None:
+        """Show the landscape ``cmd`` asks for; a request that fails keeps the old one."""
+        from playground.training.landscape import Watch
+
+        old = self.landscape.request if self.landscape is not None else None
+        watch = self.landscape or Watch(cmd.request)
+        watch.change(cmd.request)
+        try:
+            view = watch.update(self.session, self.session.running, force=True)
+        except Exception:
+            if old is not None:
+                watch.change(old)
+            raise
+        self.landscape, self._landscape_at = watch, time.perf_counter()
+        self.publish(LandscapeComputed(view))
+
+    def _landscape_update(self) -> None:
+        """The landscape after an action or a slice of a run (a few times a second while
+        running: each view costs the UI a redraw), when it shows something new."""
+        watch, s = self.landscape, self.session
+        now = time.perf_counter()
+        if watch is None or (s.running and now - self._landscape_at < LANDSCAPE_INTERVAL):
+            return
+        try:
+            view = watch.update(s, s.running)
+        except Exception as exc:  # noqa: BLE001 - the landscape closes, the session goes on
+            self.landscape = None
+            self._fail("Landscape", exc)
+            return
+        if view is not None:
+            self._landscape_at = now
+            self.publish(LandscapeComputed(view))
+
+    def _set_params_at(self, cmd: SetParamsAt) -> None:
+        if self.landscape is None:
+            raise RuntimeError("set parameters: no loss landscape is shown (v shows it)")
+        x, y = self.landscape.request_labels()
+        self.session.set_params(
+            self.landscape.values_at(cmd.x, cmd.y, cmd.plane),
+            why=f"picked on the loss landscape: {x} = {cmd.x:.6g}, {y} = {cmd.y:.6g}",
+        )
+        said = f"parameters set: {x} = {cmd.x:.4g}, {y} = {cmd.y:.4g} (u takes it back)"
+        self._set(Status.IDLE, said)
 
     def _export_ddp(self, cmd: ExportDDP) -> None:
         from playground.training.ddp import Job, script_for
@@ -443,6 +501,10 @@ class Runner(CommandThread):
         self.last_snapshot = snap
         explanation = self._explained(snap)
         self.publish(Published(snap, self.seq, self.status, self.message, explanation))
+        self._landscape_update()
+
+
+LANDSCAPE_INTERVAL = 0.5  # seconds between two landscapes published while running
 
 
 def _one_line(exc: BaseException) -> str:

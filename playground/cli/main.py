@@ -6,6 +6,7 @@
     playground run PRESET --ranks N                 the same on N data-parallel ranks (DDP)
     playground accumulate PRESET --k K [--ranks N]  full batch == K micro-batches == all-reduce
     playground grad "EXPR" --at x=1 y=2             the autograd explorer in the terminal
+    playground landscape PRESET [--steps N]         the loss over two parameters, the path
     playground serve [PRESET] [--host H --token]    the TUI in browsers, one process per tab
 
 Exit codes: 0 done, 2 bad input (preset, setting, device, expression), 1 anything else.
@@ -22,10 +23,10 @@ from typing import Any
 
 import shtab
 
-from playground.cli import accumulate, grad, serve
+from playground.cli import accumulate, grad, landscape, serve
 from playground.cli.ranks import add_rank_options
 
-SUBCOMMANDS = ("presets", "run", "grad", "serve", "accumulate", "tui")
+SUBCOMMANDS = ("presets", "run", "grad", "serve", "accumulate", "landscape", "tui")
 # options of `playground` itself (anything else before a subcommand means the TUI)
 TOP_LEVEL = ("-h", "--help", "--version", "--print-completion")
 
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grad.add_parser(sub)
     accumulate.add_parser(sub)
+    landscape.add_parser(sub)
     serve.add_parser(sub, _add_session_options)
     return parser
 
@@ -212,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve.run(args)
         if args.command == "accumulate":
             return accumulate.run(args)
+        if args.command == "landscape":
+            return landscape.run(args)
         return cmd_tui(args)
     except KeyboardInterrupt:
         return 130

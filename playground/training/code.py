@@ -268,6 +268,12 @@ class Writer:
             )
         return "\n".join(lines)
 
+    def _set_values(self, ctx: Ctx, values: dict[str, list], why: str) -> str:
+        code = self._load_values(ctx, values, why)
+        if ctx.optimizer != "gd":  # the momentum of the path the parameters left
+            code += "\nopt.state.clear()  # momentum / Adam's moments start afresh"
+        return code
+
     def _note(self, ctx: Ctx, text: str) -> str:
         return _comment(text)
 

@@ -10,7 +10,7 @@ here: the runner thread, the CLI and notebooks call these.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from playground.training.config import LIVE, MOVE, REBUILD, SETTINGS, TrainConfi
 from playground.training.devices import resolve_device
 from playground.training.history import Recorder
 from playground.training.models import Model
+from playground.training.param_path import path_of
 from playground.training.presets import Preset, find_preset
 from playground.training.runs import Runs
 from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, Prediction, Snapshot
@@ -224,7 +225,45 @@ class Session(Runs):
                 values={n: t.detach().cpu().tolist() for n, t in best.values.items()},
                 why=f"the best state by validation loss: epoch {epoch}, val loss {loss:.6g}",
             )
+            path_of(self.build).record(self.model.params.values(), self.progress.step)
         return epoch
+
+    def set_params(self, values: Mapping[str, Any], why: str = "") -> None:
+        """Put the parameters at ``values`` (by name, each shaped like its parameter; one
+        not named keeps its value): a point picked on the loss landscape, so gradient
+        descent can start from anywhere. One undoable action. ``.grad`` is kept; the
+        optimizer's state (momentum, Adam's moments) starts afresh: it belonged to the
+        path the parameters left."""
+        params = self.model.params
+        unknown = sorted(set(values) - set(params))
+        if unknown:
+            raise ValueError(f"set parameters: no parameter(s) {unknown}; there are {list(params)}")
+        new = {}
+        for n, p in params.items():
+            if n not in values:
+                new[n] = p.detach().cpu()
+                continue
+            t = torch.tensor(values[n], dtype=p.dtype)
+            if t.numel() != p.numel() or not bool(torch.isfinite(t).all()):
+                raise ValueError(
+                    f"set parameters: {n} must be {p.numel()} finite number(s) (shape "
+                    f"{tuple(p.shape)}), not {values[n]!r:.80}"
+                )
+            new[n] = t.reshape(p.shape)
+        said = ", ".join(f"{n} = {_short(new[n])}" for n in params if n in values)
+        with self._action(f"set the parameters ({said})"):
+            with torch.no_grad():
+                for n, p in params.items():
+                    p.copy_(new[n])
+            if self.optimizer is not None:
+                self.optimizer.state.clear()
+            path_of(self.build).record(params.values(), self.progress.step)
+            self._record(
+                f"set the parameters ({said})",
+                "set_values",
+                values={n: t.tolist() for n, t in new.items()},
+                why=why or "the parameters set by hand",
+            )
 
     def split_loss(self, split: str) -> float | None:
         """The loss on a whole split ("train", "val", "test") at the current parameters,
@@ -445,6 +484,16 @@ def _graph_error(exc: RuntimeError) -> str:
     else:
         why = "the graph of the last backward cannot be used again"
     return f"backward again: PyTorch says: {text} - {why}"
+
+
+def _short(t: torch.Tensor) -> str:
+    """A parameter's value for a label: "3.15", "[0.1, -2]", "(8 values)"."""
+    flat = t.reshape(-1).tolist()
+    if len(flat) == 1:
+        return f"{flat[0]:.4g}"
+    if len(flat) <= 3:
+        return "[" + ", ".join(f"{v:.4g}" for v in flat) + "]"
+    return f"({len(flat)} values)"
 
 
 def _label(entry: UndoEntry | None) -> str | None:

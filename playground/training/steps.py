@@ -23,6 +23,7 @@ from playground.training.build import Build, ctx_of
 from playground.training.code import Ctx
 from playground.training.config import TrainConfig
 from playground.training.models import compute_loss, predict_labels
+from playground.training.param_path import path_of, restore_path, start_path
 from playground.training.snapshot import KIND_TRAIN
 from playground.training.state import Best, Progress, TrainState, UndoEntry, UndoStack
 
@@ -48,6 +49,7 @@ class Stepper:
 
     def _init_state(self, build: Build, cfg: TrainConfig) -> None:
         self.build, self.cfg = build, cfg
+        start_path(build, build.model.params.values())  # the loss landscape's path
         self.progress = self._fresh_progress(build)
         self.deltas = dict.fromkeys(build.model.params)
         self.analytic = None
@@ -68,6 +70,7 @@ class Stepper:
     def _start_over(self, build: Build, cfg: TrainConfig) -> None:
         """A new build: counters, deltas and gradients start from nothing."""
         self.build, self.cfg = build, cfg
+        start_path(build, build.model.params.values())
         self.progress = self._fresh_progress(build)
         self.deltas = dict.fromkeys(build.model.params)
         self.analytic = None
@@ -115,6 +118,7 @@ class Stepper:
         for name, recorder in b.series.items():
             recorder.reset_to(st.marks[name])
         b.transcript.entries[:] = st.transcript
+        restore_path(st)
         self.best = None if st.best is None else st.best.clone()
         self._prev_ready = False
         self._graph = None
@@ -265,6 +269,7 @@ class Stepper:
             samples_trained=p.samples_trained + p.samples_pending,
             samples_pending=0,
         )
+        path_of(b).record(params.values(), self.progress.step)
         mark = self.progress.cursor // self.n_batches
         if mark > p.epoch_mark:  # this step ended an epoch of the training loop
             self._validate(self.progress.step, p.epochs_done + 1)
@@ -351,6 +356,7 @@ class Stepper:
             self.progress.epoch_mark,
         )
         validate = b.val is not None
+        path = path_of(b).writer(values)  # the parameters after every step (on the device)
         done = 0
         for i in range(n):
             # the deadline is looked at before the step, so the last step is known in time
@@ -383,6 +389,7 @@ class Stepper:
                             p -= lr * p.grad
             step += 1
             done += 1
+            path(step)
             if cursor // n_batches > mark:  # this step ended an epoch of the training loop
                 epochs, mark = epochs + 1, cursor // n_batches
                 if validate:

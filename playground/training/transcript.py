@@ -32,6 +32,7 @@ KINDS = (
     "set_batch",
     "set_shuffle",
     "load_values",
+    "set_values",
     "note",
 )
 
@@ -92,6 +93,12 @@ EXPLAIN = (
         "restore the best",
         "The parameters of the epoch whose validation loss was the lowest, kept at the end "
         "of each epoch's validation phase, are put back.",
+    ),
+    (
+        "set the parameters",
+        "The parameters are put at a point chosen by hand (on the loss landscape), so "
+        "gradient descent starts from there: `.grad` is kept, the optimizer's state "
+        "(momentum, Adam's moments) starts afresh.",
     ),
     ("set K", "Gradient accumulation: K backward passes (micro-batches) per optimizer step."),
     ("set batch size", "A new micro-batch size: the walk over the data starts again."),
@@ -180,6 +187,7 @@ ARGS: dict[str, dict[str, str]] = {
     "set_batch": {},
     "set_shuffle": {},
     "load_values": {"values": "values", "why": _TEXT},
+    "set_values": {"values": "values", "why": _TEXT},
     "note": {"text": _TEXT},
 }
 HYPER = ("lr", "momentum", "nesterov", "weight_decay", "betas")

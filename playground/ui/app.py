@@ -23,6 +23,7 @@ from playground.protocol import (
     Export,
     Failed,
     LabComputed,
+    LandscapeComputed,
     Load,
     Notice,
     Open,
@@ -238,6 +239,12 @@ class PlaygroundApp(App[None]):
 
             for screen in self.screen_stack:
                 if isinstance(screen, LabScreen):
+                    screen.show_view(ev.view)
+        elif isinstance(ev, LandscapeComputed):  # to the loss landscape, if it is open
+            from playground.ui.training.landscape_screen import LandscapeScreen
+
+            for screen in self.screen_stack:
+                if isinstance(screen, LandscapeScreen):
                     screen.show_view(ev.view)
 
     # --- actions that leave the main screen ------------------------------------------

@@ -101,6 +101,7 @@ class MainScreen(Screen[None]):
         Binding("g", "app.grad", "autograd"),
         Binding("o", "optimizer", "optim"),
         Binding("a", "lab", "accum. lab"),
+        Binding("v", "landscape", "the loss landscape, with the path of the updates", show=False),
         Binding("t", "app.traceback", "last error", show=False),
         Binding("c", "app.recover", "continue on the CPU (after a device failure)", show=False),
         Binding("escape", "home", "main view", show=False),
@@ -315,6 +316,12 @@ class MainScreen(Screen[None]):
         from playground.ui.training.lab_screen import LabScreen
 
         self.app.push_screen(LabScreen())
+
+    def action_landscape(self) -> None:
+        """The loss landscape: the loss over two parameters, the path of the updates."""
+        from playground.ui.training.landscape_screen import LandscapeScreen
+
+        self.app.push_screen(LandscapeScreen())
 
     def action_optimizer(self) -> None:
         shown = self.query_one(OptimizerPanel).toggle()
