@@ -16,6 +16,7 @@ runner thread, so the first frame never waits for it.
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -55,6 +56,8 @@ from playground.protocol import (
 )
 from playground.threads import CommandThread
 
+SHUTDOWN_S = 120.0  # the most quitting waits for the command in hand and the save
+
 
 class Runner(CommandThread):
     """Owns the session on one thread. See the module docstring."""
@@ -83,13 +86,15 @@ class Runner(CommandThread):
         # narration, warnings, predictions and lessons (training.coach.Coach, plain data)
         self.coach: Any = None
         self._explain: tuple[str, str, str] | None = None  # (action, detail, outcome) to tell
+        self.rank_pool: Any = None  # the accumulation lab's ranks (rank_pool.RankPool)
         self.landscape: Any = None  # the loss landscape shown (training.landscape.Watch)
         self._landscape_at = 0.0  # when it was last published
-        self.rank_pool: Any = None  # the accumulation lab's ranks (rank_pool.RankPool)
 
-    def stop(self, timeout: float | None = 5.0, autosave: Path | None = None) -> bool:
-        """End the thread after the command in hand (queued commands are dropped); with
-        ``autosave``, save the session there (and its sidecar) first, on this thread."""
+    def stop(self, timeout: float | None = SHUTDOWN_S, autosave: Path | None = None) -> bool:
+        """End the thread after the command in hand (queued commands are dropped, a run
+        stops at its slice); with ``autosave``, save the session there (and its sidecar)
+        first, on this thread. Waits for that (at most ``timeout``): a process that ends
+        while torch is inside a command aborts."""
         self._autosave = autosave
         return super().stop(timeout)
 
@@ -230,7 +235,10 @@ class Runner(CommandThread):
         from playground.training.persist import load_session
 
         # load first: a bad file raises here, before the current session is touched
-        loaded = load_session(Path(path).expanduser(), device=self.device)
+        notes: list[str] = []  # e.g. its preset changed since it was saved
+        loaded = load_session(Path(path).expanduser(), device=self.device, notes=notes)
+        for note in notes:
+            self.publish(Notice(note))
         said = f"resumed {path} at step {loaded.step_count}"
         if self.session is None:
             self.session = loaded
@@ -268,7 +276,12 @@ class Runner(CommandThread):
             self._tell(name)
             return
         else:
-            getattr(s, name)()
+            loss = getattr(s, name)()
+            if isinstance(loss, float) and not math.isfinite(loss):  # one step diverges too
+                said = f"{name.replace('_', ' ')}: the loss is {loss} (lr too large?); u goes back"
+                self._set(Status.DIVERGED, said)
+                self._tell(name)
+                return
         self._set(Status.IDLE)
         self._tell(name)
 
@@ -351,9 +364,10 @@ class Runner(CommandThread):
         from playground.training.ddp import Job, script_for
 
         s = self.session
+        from playground.files import write_atomic
+
         path = Path(cmd.path).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(script_for(Job(s.preset, s.cfg, cmd.steps or s.cfg.max_steps, 1)))
+        write_atomic(path, script_for(Job(s.preset, s.cfg, cmd.steps or s.cfg.max_steps, 1)))
         self.publish(
             Notice(f"wrote {path} (from the seed): torchrun --nproc-per-node N {path.name}")
         )
@@ -369,7 +383,7 @@ class Runner(CommandThread):
             written = save_session(s, path)
             if sidecar:
                 write_sidecar(written, s.preset.name, s.preset.title, s.step_count)
-        except (SessionFileError, OSError) as exc:
+        except (SessionFileError, OSError, ValueError, RuntimeError) as exc:  # said, not raised
             return Saved(str(path), f"{type(exc).__name__}: {exc}")
         return Saved(str(written))
 

@@ -46,6 +46,19 @@ class CommandThread:
     def submit(self, command: Any) -> None:
         self._queue.put(command)
 
+    def submit_first(self, command: Any) -> None:
+        """Drop the commands still queued, then submit ``command``: it is applied right
+        after the command in hand (quitting saves the session as it is now)."""
+        while True:
+            try:
+                dropped = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if dropped is _STOP:  # a stop already asked for stays asked for
+                self._queue.put(_STOP)
+                break
+        self._queue.put(command)
+
     def stop(self, timeout: float | None = 5.0) -> bool:
         """End the thread after the command in hand; commands still queued are dropped.
         True when the thread has ended within ``timeout`` seconds (None: wait for it)."""

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import playground
+from playground.text import clean
 from playground.training.catalog import PresetError
 from playground.training.presets import load_preset
 from playground.training.session import Session
@@ -361,7 +362,8 @@ def test_an_exported_script_runs_no_code_from_the_preset_title(title: str, tmp_p
     except SyntaxError as exc:
         pytest.fail(f"the exported script does not parse with title {title!r}: {exc}")
     doc = ast.get_docstring(tree, clean=False) or ""
-    assert title.splitlines()[0] in doc
+    assert s.preset.title in doc  # the title as read (control characters out: text.clean)
+    assert s.preset.title == clean(clean(title, lines=True))
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             assert node.id != "pathlib", "title text became code in the exported script"

@@ -12,6 +12,7 @@ an optional repeat count (``n*10``), and prints the state after every action.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +22,17 @@ HEADER = ("step", "epoch", "batch_loss", "train_loss", "val_loss", "train_accura
 
 
 def _fail(message: str) -> int:
-    print(f"playground: error: {message}", file=sys.stderr)
+    from playground.text import clean
+
+    # the message may quote a file's fields: nothing in it reaches the terminal raw
+    print(f"playground: error: {clean(message, lines=True)}", file=sys.stderr)
     return 2
+
+
+def _note(message: str) -> None:
+    from playground.text import clean
+
+    print(f"playground: note: {clean(message, lines=True)}", file=sys.stderr)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -95,20 +105,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from playground.training.catalog import PresetError
     from playground.training.devices import DeviceError
     from playground.training.presets import find_preset
-    from playground.training.session import ActionError, Session
+    from playground.training.session import ActionError
 
     try:
         actions = parse_actions(args.actions) if args.actions else None
+        _check_tolerance(args.until_loss)
         if args.resume:
-            from playground.training.persist import SessionFileError, load_session
-
-            try:
-                session = load_session(args.resume, device=args.device)
-            except SessionFileError as exc:
-                return _fail(str(exc))
+            session = _resumed(args)
         else:
-            session = Session(find_preset(args.preset), **_overrides(args))
-    except (PresetError, DeviceError, ValueError) as exc:
+            session = _fresh(find_preset(args.preset), _overrides(args))
+    except (PresetError, DeviceError, ValueError) as exc:  # SessionFileError too
         return _fail(str(exc))
     steps = args.steps if args.steps is not None else session.cfg.max_steps
     until = args.until_loss if args.until_loss is not None else session.cfg.until_loss
@@ -158,6 +164,85 @@ class _Explained:
             print(f"    warning ({c.title}): {c.text}")
 
 
+def _check_tolerance(until: float | None) -> None:
+    from playground.training.config import TrainConfig
+
+    problem = None if until is None else TrainConfig(until_loss=until).problem()
+    if problem:
+        raise ValueError(f"--until-loss: {problem.partition(': ')[2]}")
+
+
+def _option(field: str) -> str:
+    """The command-line option of a preset field ("train.loss" -> "--loss")."""
+    from playground.training.config import SETTINGS
+
+    section, _, key = field.partition(".")
+    for s in SETTINGS.values():
+        if (s.section, s.key) == (section, key) and s.label:
+            return s.option
+    return field
+
+
+def _unused(optimizer: str, overrides: dict[str, Any]) -> None:
+    """An option the optimizer does not use is refused, not silently ignored."""
+    from playground.training.config import SETTINGS, unused_settings
+
+    unused = unused_settings(optimizer, list(overrides))
+    if unused:
+        hint = " (gd is p -= lr * p.grad by hand: --optimizer sgd has momentum)"
+        raise ValueError(
+            f"{SETTINGS[unused[0]].option}: the {optimizer} optimizer does not use it"
+            + (hint if optimizer == "gd" else "")
+        )
+
+
+def _fresh(preset: Any, overrides: dict[str, Any]) -> Any:
+    """A session of ``preset`` with the command line's settings, each checked against
+    the preset's data (the loss and the labels, the model, the memory budget)."""
+    from playground.training.catalog import PresetError
+    from playground.training.config import SETTINGS
+    from playground.training.presets import check_fit
+    from playground.training.session import Session
+
+    try:
+        cfg = preset.config.with_overrides(**overrides)
+    except ValueError as exc:  # "hidden: ..." -> "--hidden: ..."
+        name, _, reason = str(exc).partition(": ")
+        raise ValueError(f"{SETTINGS[name].option}: {reason}" if name in SETTINGS else exc) from exc
+    _unused(cfg.optimizer, overrides)
+    if overrides:
+        try:
+            check_fit(preset, cfg)
+        except PresetError as exc:
+            option = _option(exc.field)
+            where = f" ({exc.field})" if option != exc.field else ""
+            raise ValueError(f"{option}{where}: {exc.reason}") from exc
+    return Session(preset, config=cfg)
+
+
+def _resumed(args: argparse.Namespace) -> Any:
+    """The saved session of ``--resume``; settings given with it change it live (one
+    undo entry), those that would restart training from the seed are refused."""
+    from playground.training.config import LIVE, SETTINGS
+    from playground.training.persist import load_session
+
+    notes: list[str] = []
+    session = load_session(args.resume, device=args.device, notes=notes)
+    for note in notes:
+        _note(note)
+    overrides = {k: v for k, v in _overrides(args).items() if k != "device"}
+    restart = [n for n in overrides if SETTINGS[n].effect != LIVE]
+    if restart:
+        raise ValueError(
+            f"{SETTINGS[restart[0]].option}: a resumed session keeps its {restart[0]} "
+            "(a new one restarts training from the seed): run the preset without --resume"
+        )
+    if overrides:
+        _unused(session.cfg.optimizer, overrides)
+        session.configure(**overrides)
+    return session
+
+
 def _train(session: Any, steps: int, until: float | None, every: int, out: _Out) -> tuple:
     """One run (one undo entry in a saved session), reported every ``every`` steps."""
     from playground.training.runs import StopReason, describe
@@ -197,9 +282,12 @@ def _act(
             session.zero_grad(set_to_none=True)
         else:
             try:
-                getattr(session, name)()
+                loss = getattr(session, name)()
             except Exception as exc:
                 raise _no(name, i, str(exc)) from exc
+            if isinstance(loss, float) and not math.isfinite(loss):  # one step diverges too
+                report(session.snapshot(), name, *told)
+                return "diverged", f"{name} (action {i}): the loss is {loss} (lr too large?)"
         report(session.snapshot(), name, *told)
     return reason, message
 
@@ -225,13 +313,22 @@ def _finish(args: argparse.Namespace, session: Any, reason: str, message: str) -
     if args.save:
         from playground.training.persist import save_session
 
-        save_session(session, args.save)
-    if args.export_script:
-        session.export_script(args.export_script)
-    if args.export_notebook:
-        session.export_notebook(args.export_notebook)
-    if args.export_csv:
-        session.export_loss_csv(args.export_csv)
+        try:
+            save_session(session, args.save)
+        except OSError as exc:  # nothing else is written: the exports would be all there is
+            return _fail(f"--save: {exc}")
+    exports = (
+        ("--export-script", args.export_script, session.export_script),
+        ("--export-notebook", args.export_notebook, session.export_notebook),
+        ("--export-csv", args.export_csv, session.export_loss_csv),
+    )
+    for option, target, write in exports:
+        if target:
+            try:
+                write(target)
+            except (OSError, ValueError) as exc:
+                kept = f" (the session is saved in {args.save})" if args.save else ""
+                return _fail(f"{option}: {exc}{kept}")
     snap = session.snapshot()
     prediction = None
     if args.predict:

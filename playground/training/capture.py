@@ -297,6 +297,8 @@ def snapshot_of(
         epoch=progress.samples_trained / b.n_train,
         epochs_done=progress.epochs_done,
         grad_step=progress.grad_step,
+        lessons=tuple((x.name, x.title) for x in b.preset.lessons),
+        source=b.preset.source,
         backward_total=progress.backward_total,
         cursor=progress.cursor,
         batch=None if last is None else (last % n_batches + 1, n_batches),

@@ -14,8 +14,11 @@ Torch-free: the TUI imports this before its first frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_type_hints
+
+from playground.training.budget import BudgetError, check_model
 
 MODELS = ("scalar", "linear", "logistic", "softmax", "mlp")
 LOSSES = ("mse", "sse", "bce", "bce_sum", "ce")
@@ -25,7 +28,9 @@ OPTIMIZERS = ("gd", "sgd", "adam")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 ZERO_MODES = ("zero", "none")
 INIT_DISTS = ("randn", "rand", "default")
-MAX_WIDTH, MAX_LAYERS = 4096, 16  # MLP hidden layers
+MAX_WIDTH, MAX_LAYERS = 4096, 16  # MLP hidden layers (and the memory budget: budget.py)
+MAX_ACCUMULATE = 1024  # backward passes per step: one train step must stay short
+MAX_STEPS = 10**9
 SEED_RANGE = (0, 2**63 - 1)  # what torch.manual_seed and numpy both take
 
 CODE_STYLES = ("plain", "class", "module")  # playground.training.code writes each
@@ -156,15 +161,15 @@ class TrainConfig:
                 f"batch_size: {self.batch_size!r} must be an integer >= 0 (0 = full batch)",
             ),
             (
-                is_int(self.accumulate) and self.accumulate >= 1,
-                f"accumulate: {self.accumulate!r} must be an integer >= 1",
+                is_int(self.accumulate) and 1 <= self.accumulate <= MAX_ACCUMULATE,
+                f"accumulate: {self.accumulate!r} must be an integer >= 1 (at most {MAX_ACCUMULATE})",
             ),
             (isinstance(self.scale_loss, bool), "scale_loss: must be true or false"),
             (isinstance(self.shuffle, bool), "shuffle: must be true or false"),
             (isinstance(self.retain_graph, bool), "retain_graph: must be true or false"),
             (
-                is_int(self.max_steps) and self.max_steps >= 1,
-                f"max_steps: {self.max_steps!r} must be an integer >= 1",
+                is_int(self.max_steps) and 1 <= self.max_steps <= MAX_STEPS,
+                f"max_steps: {self.max_steps!r} must be an integer >= 1 (at most {MAX_STEPS:g})",
             ),
             (
                 self.until_loss is None
@@ -182,11 +187,25 @@ class TrainConfig:
                 f"hidden: {_shown(self.hidden)} must be 1 to {MAX_LAYERS} positive layer "
                 f"sizes of at most {MAX_WIDTH}",
             ),
-            (isinstance(self.device, str) and bool(self.device), "device: must be a name"),
+            (
+                isinstance(self.device, str) and bool(self.device) and self.device.isprintable(),
+                "device: must be a name",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 return message
+        return self._memory_problem()
+
+    def _memory_problem(self) -> str | None:
+        """The hidden layers alone above the memory budget (the data's own sizes are
+        checked with the data: ``presets.check_fit``)."""
+        if self.model != "mlp":
+            return None
+        try:
+            check_model("hidden", "mlp", 1, self.hidden, 1)
+        except BudgetError as exc:
+            return str(exc)
         return None
 
     def changes_from(self, other: TrainConfig) -> dict[str, Any]:
@@ -248,8 +267,9 @@ def parse_setting(name: str, text: str) -> Any:
         if problem:
             raise ValueError(problem.partition(": ")[2] or problem)
         return value
+    number = float if kind == float | None else kind  # until_loss: a number (or None)
     try:
-        value = kind(text) if kind in (int, float) else text
+        value = number(text) if number in (int, float) else text
     except ValueError:
         what = "an integer" if kind is int else "a number"
         raise ValueError(f"{text!r} is not {what}") from None
@@ -257,6 +277,19 @@ def parse_setting(name: str, text: str) -> Any:
     if problem:
         raise ValueError(problem.partition(": ")[2] or problem)
     return value
+
+
+# the settings each optimizer does not use: given explicitly, they are refused
+UNUSED_BY = {
+    "gd": ("momentum", "nesterov", "weight_decay", "betas"),
+    "sgd": ("betas",),
+    "adam": ("momentum", "nesterov"),
+}
+
+
+def unused_settings(optimizer: str, names: Sequence[str]) -> list[str]:
+    """Those of ``names`` that ``optimizer`` does not use (``--momentum`` with gd)."""
+    return [n for n in names if n in UNUSED_BY.get(optimizer, ())]
 
 
 def effect_of(changes: dict[str, Any] | set[str] | tuple[str, ...]) -> str:

@@ -8,7 +8,9 @@ All data is float32 on the CPU; the session moves it to the chosen device.
 from __future__ import annotations
 
 import csv
+import io
 import math
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +19,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from playground.text import clean, shown
+
 MAX_CSV_BYTES = 64 * 2**20
+TASKS = ("regression", "classification")
 
 
 class DataError(ValueError):
     """A data specification that cannot produce a data set (field, value, reason)."""
 
     def __init__(self, field: str, reason: str) -> None:
+        field, reason = clean(field), clean(reason, lines=True, limit=600)
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
@@ -239,38 +245,76 @@ def classification_2d(
 
 
 def read_csv(path: Path, x_columns: list[str], y_column: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read numeric columns from a CSV file with a header row (a regular file, at most
-    ``MAX_CSV_BYTES``: a preset must not be able to make us read a device or a huge file)."""
+    """Read numeric columns from a CSV file with a header row: a regular file of at
+    most ``MAX_CSV_BYTES`` (a preset must not make us read a device, a FIFO or a huge
+    file), its values finite numbers, its size within the memory budget. Errors name
+    the file, the row and the column, and never quote the file's contents."""
+    from playground.files import FileError, open_regular
+    from playground.training.budget import BudgetError, check_data
+
+    where = path.name
+    xs, ys = array("f"), array("f")
     try:
-        if not path.is_file():
-            raise DataError("data.path", f"{path} is not a regular file")
-        if path.stat().st_size > MAX_CSV_BYTES:
-            raise DataError("data.path", f"{path.name} is larger than {MAX_CSV_BYTES // 2**20} MiB")
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
+        with open_regular(path, MAX_CSV_BYTES, "CSV file") as raw:
+            fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            reader = csv.reader(fh)
+            header = next(reader, None) or []
             missing = [c for c in [*x_columns, y_column] if c not in header]
             if missing:
                 raise DataError(
-                    "data.csv", f"{path.name} has no column(s) {missing}; header is {header}"
+                    "data.csv", f"{where} has no column(s) {_names(missing)} in its header row"
                 )
-            rows = list(reader)
-    except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL in the path
-        raise DataError(
-            "data.csv", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
-        ) from exc
+            cols = [header.index(c) for c in x_columns]
+            target = header.index(y_column)
+            for row_no, row in enumerate(reader, 2):
+                if row_no % 4096 == 0:
+                    check_data("data.csv", row_no, len(cols))
+                if not row:
+                    continue
+                if len(row) <= max(*cols, target):
+                    raise DataError(
+                        "data.csv", f"{where} row {row_no}: fewer columns than the header"
+                    )
+                try:
+                    values = [float(row[i]) for i in cols]
+                    y = float(row[target])
+                except ValueError:
+                    named = zip([*x_columns, y_column], [*cols, target], strict=True)
+                    bad = next(c for c, i in named if not _is_number(row[i]))
+                    raise DataError(
+                        "data.csv",
+                        f"{where} row {row_no}, column {shown(bad, 40)}: a non-numeric value",
+                    ) from None
+                if not all(math.isfinite(v) for v in values) or not math.isfinite(y):
+                    raise DataError("data.csv", f"{where} row {row_no}: NaN or infinity")
+                xs.extend(values)
+                ys.append(y)
+    except FileError as exc:
+        raise DataError("data.csv", f"{where} {exc.reason}") from exc
+    except BudgetError as exc:
+        raise DataError(exc.field, exc.reason) from exc
+    except OSError as exc:
+        raise DataError("data.csv", f"cannot read {where}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise DataError("data.csv", f"{path.name} is not UTF-8 text") from exc
-    except csv.Error as exc:
-        raise DataError("data.csv", f"{path.name}: {exc}") from exc
-    if not rows:
-        raise DataError("data.csv", f"{path.name} has a header but no rows")
+        raise DataError("data.csv", f"{where} is not UTF-8 text") from exc
+    except csv.Error as exc:  # its message names the problem, not the text
+        raise DataError("data.csv", f"{where}: not a CSV table ({exc})") from exc
+    if not ys:
+        raise DataError("data.csv", f"{where} has a header but no rows")
+    x = torch.frombuffer(xs, dtype=torch.float32).clone().reshape(len(ys), len(x_columns))
+    return x, torch.frombuffer(ys, dtype=torch.float32).clone()
+
+
+def _is_number(text: str) -> bool:
     try:
-        x = [[float(r[c]) for c in x_columns] for r in rows]
-        y = [float(r[y_column]) for r in rows]
-    except (TypeError, ValueError) as exc:
-        raise DataError("data.csv", f"{path.name}: non-numeric value ({exc})") from exc
-    return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _names(columns: list[str]) -> str:
+    return ", ".join(shown(c, 40) for c in columns)
 
 
 def inline_split(x: Any, y: Any, field: str) -> Split:
@@ -301,15 +345,22 @@ def inline_split(x: Any, y: Any, field: str) -> Split:
 
 
 def infer_task(y: torch.Tensor, declared: str | None) -> tuple[str, int]:
-    if declared == "regression":
+    """The task and its number of classes: "regression" unless ``declared``
+    "classification", whose targets must be labels 0 .. MAX_CLASSES - 1."""
+    from playground.training.budget import MAX_CLASSES
+
+    if declared is not None and declared not in TASKS:
+        raise DataError("data.task", f"{shown(declared)} is not one of {', '.join(TASKS)}")
+    if declared != "classification":
         return "regression", 0
     values = torch.unique(y)
     is_labels = bool(((values == values.round()) & (values >= 0)).all())
-    if declared == "classification":
-        if not is_labels:
-            raise DataError("data.y", "classification targets must be class labels 0, 1, ...")
-        return "classification", max(2, int(values.max().item()) + 1)
-    return "regression", 0
+    if not is_labels:
+        raise DataError("data.y", "classification targets must be class labels 0, 1, ...")
+    top = int(values.max().item())
+    if top >= MAX_CLASSES:
+        raise DataError("data.y", f"class label {top} is too large (at most {MAX_CLASSES - 1})")
+    return "classification", max(2, top + 1)
 
 
 def split_fraction(split: Split, val_fraction: float, seed: int) -> tuple[Split, Split | None]:

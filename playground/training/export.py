@@ -3,16 +3,17 @@
 The script and the notebook are the same cells (``Transcript.cells``): the script in the
 ``# %%`` percent format, the notebook built with nbformat and validated against its
 schema before it is written. Both run on plain Python + torch and end on the session's
-parameters.
+parameters. Every export goes through the one atomic writer (``playground.files``).
 """
 
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
+import io
 from pathlib import Path
+from typing import IO
 
+from playground.files import write_atomic
 from playground.training.history import Recorder
 from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, KIND_TRAIN
 from playground.training.transcript import Transcript
@@ -22,17 +23,7 @@ KIND_NAMES = {KIND_FORWARD: "forward", KIND_BACKWARD: "backward", KIND_TRAIN: "t
 
 def _write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` (creating parent folders), replaced atomically."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return write_atomic(path, text)
 
 
 def write_script(transcript: Transcript, path: str | Path, style: str = "plain") -> Path:
@@ -71,9 +62,9 @@ def write_loss_csv(history: Recorder, val_history: Recorder, path: str | Path) -
     losses, steps, kinds = history.views()
     val_loss, _, val_index = val_history.views()
     val_at = dict(zip(val_index.tolist(), val_loss.tolist(), strict=True))
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p, "w", newline="", encoding="utf-8") as fh:
+
+    def rows(raw: IO[bytes]) -> None:
+        fh = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
         w = csv.writer(fh)
         w.writerow(["index", "step", "kind", "loss", "val_loss"])
         for i in range(len(losses)):
@@ -87,4 +78,7 @@ def write_loss_csv(history: Recorder, val_history: Recorder, path: str | Path) -
                     repr(val) if val != "" else "",
                 ]
             )
-    return p
+        fh.flush()
+        fh.detach()  # the writer closes the file itself
+
+    return write_atomic(path, rows)

@@ -200,7 +200,12 @@ def _step(doc: Any, where: str, index: int, file: str, settings_ok: Any) -> Less
     explain = doc.get("explain", "")
     if not isinstance(explain, str):
         raise PresetError(file, f"{where}.explain", "must be a string")
-    return LessonStep(prompt.strip(), tuple(do), dict(settings), predict, check, explain.strip())
+    # the file's line breaks are its own: the screen wraps the text to its width
+    return LessonStep(_flow(prompt), tuple(do), dict(settings), predict, check, _flow(explain))
+
+
+def _flow(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _quantity(text: Any, where: str, file: str) -> Quantity:

@@ -1,23 +1,22 @@
 """Saving and restoring a session: one ``.npz`` file of plain arrays plus a JSON document.
 
-Loading never unpickles: ``np.load(allow_pickle=False)`` refuses object arrays and pickled
-files, and everything else is validated field by field. A restored session continues
-with exactly the numbers it would have produced had it never stopped: the data and the
-initial model are rebuilt from the preset and the seed, then the saved ``TrainState`` -
-parameters, gradients, optimizer state, counters, loss history, transcript - and the
-recent undo levels (states of the same shape) are put back. What the runner was doing
-(running, paused) is not part of a session: a resumed session is idle.
+Saving goes through the one atomic writer (``playground.files.write_atomic``): the old
+file or the whole new one, never a part. Loading never unpickles and trusts nothing:
+the archive's sizes are checked before anything is allocated (``npz``), and every field
+is validated against the session it is loaded into (``session_reader``). A restored
+session continues with exactly the numbers it would have produced had it never stopped:
+the data and the initial model are rebuilt from the preset and the seed, then the saved
+``TrainState`` - parameters, gradients, optimizer state, counters, loss history,
+transcript - and the recent undo levels (states of the same shape) are put back. A
+preset (or its data) that changed since the file was saved is said in ``notes``. What
+the runner was doing (running, paused) is not part of a session: a resumed session is idle.
 """
 
 from __future__ import annotations
 
-import copy
-import io
+import hashlib
 import json
 import math
-import os
-import tempfile
-import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,43 +24,31 @@ from typing import Any
 import numpy as np
 import torch
 
-from playground.training.catalog import PresetError
-from playground.training.config import LIVE, SETTINGS, TrainConfig
-from playground.training.history import Mark
-from playground.training.presets import find_preset, load_preset
+from playground.files import FileError, read_limited, write_atomic
+from playground.training.budget import budget
+from playground.training.catalog import MAX_TOML_BYTES, PresetError
+from playground.training.config import REBUILD, SETTINGS, TrainConfig, finite_number
+from playground.training.export import KIND_NAMES
+from playground.training.presets import Preset, check_fit, find_preset, load_preset
 from playground.training.session import Session
-from playground.training.state import Best, Progress, TrainState, UndoEntry
-from playground.training.transcript import Entry, entry_from_plain, entry_to_plain
-
-FORMAT = "playground-session"
-VERSION = 2
-READABLE = (1, 2)  # version 1: before the one-state format (read, converted on the way in)
-SAVED_UNDO = 16  # undo levels kept in a session file
-_PROGRESS = (
-    "step",
-    "cursor",
-    "samples_trained",
-    "samples_pending",
-    "backward_total",
-    "epochs_done",
-    "epoch_mark",
+from playground.training.session_reader import (
+    FORMAT,
+    LIVE_SETTINGS,
+    PROGRESS,
+    SERIES,
+    VERSION,
+    Reader,
+    SessionFileError,
+    columns,
+    read_state,
 )
-_LIVE = tuple(n for n, s in SETTINGS.items() if s.effect == LIVE)
-# each of a build's series as three arrays: {prefix}/loss, {prefix}/step, {prefix}/{tag}
-SERIES = {"batch": ("history", "kind"), "val": ("val", "tag"), "val_acc": ("val_acc", "tag")}
+from playground.training.state import UNDO_BYTES, TrainState, UndoEntry
+from playground.training.transcript import entry_to_plain
 
+__all__ = ["SERIES", "SessionFileError", "load_session", "save_session"]
 
-def _columns(name: str) -> tuple[str, str, str]:
-    prefix, tag = SERIES[name]
-    return f"{prefix}/loss", f"{prefix}/step", f"{prefix}/{tag}"
-
-
-# optimizer state entries shaped like their parameter ("step" is a scalar)
-_PARAM_SHAPED = {"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
-
-
-class SessionFileError(ValueError):
-    """A session file that cannot be loaded: which file, and why."""
+SAVED_UNDO = 16  # undo levels kept in a session file
+_REBUILD = {n for n, st in SETTINGS.items() if st.effect == REBUILD}
 
 
 # --- save ---------------------------------------------------------------------------------
@@ -114,9 +101,9 @@ def _state_doc(prefix: str, st: TrainState, arrays: dict[str, np.ndarray]) -> di
         else _tensors(prefix + "analytic/", st.analytic, arrays),
         "counts": dict(p.backwards_since_zero),
         "optimizer": _opt_doc(prefix, st.optimizer, arrays),
-        "progress": {k: getattr(p, k) for k in _PROGRESS}
+        "progress": {k: getattr(p, k) for k in PROGRESS}
         | {"last_batch": p.last_batch, "grad_step": p.grad_step},
-        "live": {k: _plain(getattr(st.config, k)) for k in _LIVE},
+        "live": {k: _plain(getattr(st.config, k)) for k in LIVE_SETTINGS},
         "lengths": {name: mark.length for name, mark in st.marks.items()},
         "best": None
         if st.best is None or not math.isfinite(float(st.best.val_loss))
@@ -142,6 +129,7 @@ def save_session(session: Session, path: str | Path) -> Path:
         "preset": {"name": s.preset.name, "path": str(s.preset.path)},
         "config": {k: _plain(v) for k, v in asdict(s.cfg).items()},
         "device": str(s.device),
+        "fingerprint": _fingerprint(s),
         **_state_doc("", s.state(), arrays),
         "undo": [
             {"label": e.label, "note": e.note, **_state_doc(f"undo{i}/", e.state, arrays)}
@@ -149,176 +137,58 @@ def save_session(session: Session, path: str | Path) -> Path:
         ],
     }
     for name, recorder in s.build.series.items():
-        for key, column in zip(_columns(name), recorder.views(), strict=True):
+        for key, column in zip(columns(name), recorder.views(), strict=True):
             arrays[key] = np.asarray(column)
     arrays["meta.json"] = np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    # a temporary name of its own in the same folder: two saves at once never share one
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return write_atomic(path, lambda fh: np.savez(fh, **arrays))
 
 
 # --- load ---------------------------------------------------------------------------------
 
 
-class _Reader:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise self.error(f"cannot read: {exc.strerror or exc}") from exc
-        if not zipfile.is_zipfile(io.BytesIO(raw)):
-            hint = " (it looks like a pickle, which is never loaded)" if raw[:1] == b"\x80" else ""
-            raise self.error(f"not a playground session file (.npz){hint}")
-        try:
-            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-                self.arrays = {k: z[k] for k in z.files}
-        except ValueError as exc:
-            raise self.error(f"refused: {exc} - session files hold plain arrays only") from exc
-        except Exception as exc:  # noqa: BLE001 - zipfile/zlib raise many kinds on bad bytes
-            raise self.error(f"corrupt archive ({type(exc).__name__}: {exc})") from exc
-        odd = [k for k, v in self.arrays.items() if not isinstance(v, np.ndarray)]
-        if odd:
-            raise self.error(f"member {odd[0]!r} is not a numpy array")
-        meta = self.arrays.pop("meta.json", None)
-        if meta is None or meta.dtype != np.uint8:
-            raise self.error("meta.json is missing")
-        try:
-            self.doc = json.loads(meta.tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise self.error(f"meta.json is not valid JSON: {exc}") from exc
-        if not isinstance(self.doc, dict) or self.doc.get("format") != FORMAT:
-            raise self.error("not a playground session file (format field)")
-        version = self.doc.get("version")
-        if type(version) is not int or version not in READABLE:
-            raise self.error(f"version {version!r} is not supported (expected {VERSION})")
-        if version == 1:
-            self.doc = _from_version_1(self, self.doc)
+def load_session(
+    path: str | Path, device: str | None = None, notes: list[str] | None = None
+) -> Session:
+    """Rebuild a saved session (optionally on another ``device``). What the user should
+    know (its preset changed since) is appended to ``notes``. Every problem with the
+    file is a SessionFileError naming it and the field."""
+    r = Reader(Path(path), budget())
+    try:
+        return _load(r, device, notes if notes is not None else [])
+    except SessionFileError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError, OverflowError) as exc:
+        from playground.training.recover import is_device_error
 
-    def error(self, reason: str) -> SessionFileError:
-        return SessionFileError(f"{self.path.name}: {reason}")
-
-    def field(self, doc: Any, key: str, kind: type | tuple[type, ...]) -> Any:
-        if not isinstance(doc, dict) or key not in doc:
-            raise self.error(f"field {key!r} is missing")
-        value = doc[key]
-        if not isinstance(value, kind) or isinstance(value, bool) and bool not in _kinds(kind):
-            raise self.error(f"field {key!r} has the wrong type ({type(value).__name__})")
-        return value
-
-    def array(self, key: Any, like: torch.Tensor | None = None, what: str = "") -> np.ndarray:
-        if not isinstance(key, str) or key not in self.arrays:
-            raise self.error(f"array {key!r} ({what}) is missing")
-        a = self.arrays[key]
-        if like is not None and tuple(a.shape) != tuple(like.shape):
-            raise self.error(
-                f"{what}: shape {tuple(a.shape)} does not match the model's {tuple(like.shape)}"
-            )
-        if a.dtype.kind not in "fiub":
-            raise self.error(f"{what}: unsupported dtype {a.dtype}")
-        return a
-
-    def tensors(self, doc: Any, s: Session, what: str, allow_none: bool) -> dict[str, Any]:
-        params = s.model.params
-        if not isinstance(doc, dict) or set(doc) != set(params):
-            raise self.error(
-                f"{what}: parameter names {sorted(doc) if isinstance(doc, dict) else doc!r}"
-                f" do not match the model's {sorted(params)}"
-            )
-        out: dict[str, torch.Tensor | None] = {}
-        for name, key in doc.items():
-            if key is None:
-                if not allow_none:
-                    raise self.error(f"{what}: {name} is missing")
-                out[name] = None
-                continue
-            a = self.array(key, params[name], f"{what} {name}")
-            out[name] = torch.tensor(a, dtype=params[name].dtype, device=s.device)
-        return out
-
-    def opt_state(self, doc: Any, s: Session, cfg: TrainConfig) -> dict[str, Any] | None:
-        """An optimizer state_dict: the per-parameter state from the file, the param
-        groups from this session's optimizer with the state's own hyper-parameters."""
-        if s.optimizer is None:
-            return None
-        if not isinstance(doc, dict):
-            raise self.error("optimizer state is missing")
-        params = list(s.model.params.values())
-        state: dict[int, dict[str, Any]] = {}
-        for idx, entry in self.field(doc, "state", dict).items():
-            if not isinstance(entry, dict) or not str(idx).isdigit() or int(idx) >= len(params):
-                raise self.error(f"optimizer state entry {idx!r} does not fit the model")
-            restored: dict[str, Any] = {}
-            for key, value in entry.items():
-                if isinstance(value, dict):
-                    like = params[int(idx)] if key in _PARAM_SHAPED else None
-                    a = self.array(value.get("array"), like, f"optimizer {key}")
-                    if key == "step" and a.ndim != 0:
-                        raise self.error("optimizer step must be a scalar")
-                    restored[key] = torch.tensor(a, device=s.device)
-                elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                    restored[key] = value
-                else:
-                    raise self.error(f"optimizer {key}: unexpected value {value!r}")
-            state[int(idx)] = restored
-        groups = copy.deepcopy(s.optimizer.state_dict()["param_groups"])
-        for group in groups:
-            for name in _LIVE:
-                if SETTINGS[name].optimizer_hyper and name in group:
-                    group[name] = getattr(cfg, name)
-        return {"state": state, "param_groups": groups}
+        if is_device_error(exc):  # the device failed, not the file
+            raise
+        # a combination the checks above did not foresee: still the file's problem
+        raise r.error(f"does not fit its preset ({type(exc).__name__}: {exc})") from exc
 
 
-def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
+def _load(r: Reader, device: str | None, notes: list[str]) -> Session:
+    if r.version == 1:
+        from playground.training.session_v1 import from_version_1
 
-
-def load_session(path: str | Path, device: str | None = None) -> Session:
-    """Rebuild a saved session (optionally on another ``device``)."""
-    r = _Reader(Path(path))
+        r.doc = from_version_1(r, r.doc)
     doc = r.doc
     cfg = _config(r, r.field(doc, "config", dict), device)
-    preset_doc = r.field(doc, "preset", dict)
-    try:
-        ppath = Path(str(preset_doc.get("path", "")))
-        preset = (
-            load_preset(ppath)
-            if ppath.suffix == ".toml" and ppath.exists()
-            else find_preset(str(preset_doc.get("name", "")))
-        )
-    except PresetError as exc:
-        raise r.error(f"its preset cannot be loaded: {exc}") from exc
+    preset = _preset(r, r.field(doc, "preset", dict))
+    if cfg.changes_from(preset.config).keys() & _REBUILD:
+        try:  # settings of the file's own: the loss, the model, the memory they need
+            check_fit(preset, cfg)
+        except PresetError as exc:
+            raise r.error(f"config: {exc.field}: {exc.reason}") from exc
     try:
         s = Session(preset, config=cfg)
     except (ValueError, PresetError) as exc:
         raise r.error(f"cannot rebuild the session: {exc}") from exc
-    series = {}
-    for name in SERIES:
-        cols = [r.array(k, None, "history") for k in _columns(name)]
-        if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) != 1:
-            raise r.error(f"{SERIES[name][0]} arrays must be 1-D and of equal length")
-        series[name] = cols
+    series = {name: _series(r, name) for name in SERIES}
     lengths = {name: len(cols[0]) for name, cols in series.items()}
-    current = _read_state(r, doc, s, lengths)
+    current = read_state(r, doc, s, lengths)
     if {n: m.length for n, m in current.marks.items()} != lengths:
         raise r.error(f"lengths {lengths} of the saved history do not match the file's")
-    levels = [
-        (
-            _read_state(r, level, s, lengths),
-            str(r.field(level, "label", str)),
-            str(level.get("note", "")) if isinstance(level, dict) else "",
-        )
-        for level in r.field(doc, "undo", list)
-    ]
+    levels = _levels(r, r.field(doc, "undo", list), s, lengths, current)
     for name, cols in series.items():
         s.build.series[name].extend(*cols)
     try:
@@ -327,18 +197,75 @@ def load_session(path: str | Path, device: str | None = None) -> Session:
         raise r.error(f"the saved state does not fit: {exc}") from exc
     for st, label, note in levels:
         s.undo_stack.push(UndoEntry(label, st, note))
+    notes.extend(_changes(r, doc.get("fingerprint"), s))
     return s
 
 
-def _config(r: _Reader, cfg_doc: dict[str, Any], device: str | None) -> TrainConfig:
+def _series(r: Reader, name: str) -> list[np.ndarray]:
+    """One recorded series: losses, and steps and tags that are counts (a batch loss's
+    tag is the kind of pass that recorded it)."""
+    cols = [r.array(k, None, "history") for k in columns(name)]
+    what = SERIES[name][0]
+    if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) != 1:
+        raise r.error(f"{what} arrays must be 1-D and of equal length")
+    _, step, tag = cols
+    counts = all(_counts(c) for c in (step, tag))
+    kinds = name != "batch" or set(np.unique(tag).tolist()) <= set(KIND_NAMES)
+    if not (counts and kinds):
+        raise r.error(f"{what}: steps and tags must be counts (and kinds of pass)")
+    return cols
+
+
+def _counts(a: np.ndarray) -> bool:
+    return a.dtype.kind in "iu" and (a.size == 0 or (a.min() >= 0 and a.max() < 2**62))
+
+
+def _preset(r: Reader, doc: dict[str, Any]) -> Preset:
+    """The file's preset: its .toml file when that is there, else the shipped one of
+    its name."""
+    name, where = doc.get("name", ""), doc.get("path", "")
+    if not isinstance(name, str) or not isinstance(where, str):
+        raise r.error("preset: name and path must be text")
     try:
-        values = {
-            k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_doc.items() if k in SETTINGS
-        }
-        if "init_values" in values:
-            values["init_values"] = tuple(tuple(x) for x in values["init_values"])
-        if device:
-            values["device"] = device
+        ppath = Path(where)
+        found = ppath.suffix == ".toml" and ppath.is_file()
+        return load_preset(ppath) if found else find_preset(name)
+    except (PresetError, OSError, ValueError) as exc:
+        raise r.error(f"its preset cannot be loaded: {exc}") from exc
+
+
+def _levels(
+    r: Reader, docs: list[Any], s: Session, lengths: dict[str, int], current: TrainState
+) -> list[tuple[TrainState, str, str]]:
+    """The undo levels, oldest first: no more than a file holds, and only the newest
+    that the undo stack keeps - their size is known before they are read."""
+    if len(docs) > SAVED_UNDO:
+        raise r.error(f"undo: {len(docs)} levels, more than the {SAVED_UNDO} a file keeps")
+    keep = max(1, UNDO_BYTES // max(1, current.nbytes))
+    out = []
+    for i, level in enumerate(docs[-keep:]):
+        if not isinstance(level, dict):
+            raise r.error(f"undo level {i} is malformed")
+        note = r.text(level, "note", "")
+        out.append((read_state(r, level, s, lengths), r.text(level, "label"), note))
+    return out
+
+
+def _config(r: Reader, cfg_doc: dict[str, Any], device: str | None) -> TrainConfig:
+    values = {
+        k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_doc.items() if k in SETTINGS
+    }
+    if "init_values" in values:
+        pairs = values["init_values"]
+        if not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and finite_number(p[1])
+            for p in pairs
+        ):
+            raise r.error("config: init_values must be [name, number] pairs")
+        values["init_values"] = tuple((str(n), float(v)) for n, v in pairs)
+    if device:
+        values["device"] = device
+    try:
         cfg = TrainConfig(**values)
     except TypeError as exc:
         raise r.error(f"config: {exc}") from exc
@@ -348,148 +275,41 @@ def _config(r: _Reader, cfg_doc: dict[str, Any], device: str | None) -> TrainCon
     return cfg
 
 
-def _read_state(r: _Reader, doc: Any, s: Session, lengths: dict[str, int]) -> TrainState:
-    """One saved state (the current one or an undo level), validated against ``s``."""
-    if not isinstance(doc, dict):
-        raise r.error("undo level malformed")
-    live = r.field(doc, "live", dict)
+# --- what changed since the file was saved -------------------------------------------
+
+
+def _fingerprint(s: Session) -> dict[str, str | None]:
+    """Digests of the preset file and of the training data, to notice a change."""
     try:
-        cfg = s.cfg.with_overrides(**{k: _plain_in(v) for k, v in live.items() if k in _LIVE})
-    except (ValueError, TypeError) as exc:
-        raise r.error(f"live settings: {exc}") from exc
-    counts = r.field(doc, "counts", dict)
-    if set(counts) != set(s.model.params) or not all(
-        type(v) is int and v >= 0 for v in counts.values()
-    ):
-        raise r.error("counts do not match the model's parameters")
-    prog = r.field(doc, "progress", dict)
-    numbers = [prog.get(k) for k in _PROGRESS]
-    if not all(type(n) is int and n >= 0 for n in numbers):
-        raise r.error(f"progress: {', '.join(_PROGRESS)} must be non-negative integers")
-    last_batch = prog.get("last_batch")
-    if not (last_batch is None or (type(last_batch) is int and last_batch >= 0)):
-        raise r.error("progress: last_batch must be a non-negative integer")
-    grad_step = prog.get("grad_step")  # absent from files written before it was kept
-    if not (grad_step is None or (type(grad_step) is int and 0 <= grad_step <= numbers[0])):
-        raise r.error("progress: grad_step must be a step count no later than step")
-    length = r.field(doc, "lengths", dict)
-    if set(length) != set(lengths) or not all(
-        type(n) is int and 0 <= n <= lengths[k] for k, n in length.items()
-    ):
-        raise r.error(f"lengths {length!r} must be counts within the saved history {lengths}")
-    analytic_doc = doc.get("analytic")
-    analytic = None
-    if analytic_doc is not None:
-        found = r.tensors(analytic_doc, s, "analytic", allow_none=False)
-        analytic = {n: t.double().cpu().numpy() for n, t in found.items()}
-    return TrainState(
-        build=s.build,
-        config=cfg,
-        progress=Progress(
-            **dict(zip(_PROGRESS, numbers, strict=True)),
-            backwards_since_zero=dict(counts),
-            last_batch=last_batch,
-            grad_step=grad_step,
-        ),
-        values=r.tensors(r.field(doc, "values", dict), s, "values", allow_none=False),
-        grads=r.tensors(r.field(doc, "grads", dict), s, "grads", allow_none=True),
-        deltas=r.tensors(r.field(doc, "deltas", dict), s, "deltas", allow_none=True),
-        optimizer=r.opt_state(doc.get("optimizer"), s, cfg),
-        analytic=analytic,
-        marks={name: Mark(n) for name, n in length.items()},
-        transcript=_read_entries(r, doc, s),
-        best=_read_best(r, doc.get("best"), s),
-    )
+        preset: str | None = hashlib.sha256(
+            read_limited(s.preset.path, MAX_TOML_BYTES, "preset file")
+        ).hexdigest()
+    except (FileError, OSError):
+        preset = None
+    return {"preset": preset, "data": _data_digest(s)}
 
 
-def _read_best(r: _Reader, doc: Any, s: Session) -> Best | None:
-    if doc is None:
-        return None
-    epoch, loss = r.field(doc, "epoch", int), r.field(doc, "val_loss", (int, float))
-    if isinstance(epoch, bool) or epoch < 1 or not math.isfinite(loss):
-        raise r.error("best: epoch must be >= 1 and val_loss finite")
-    values = r.tensors(r.field(doc, "values", dict), s, "best", allow_none=False)
-    return Best(
-        torch.tensor(epoch, device=s.device),
-        torch.tensor(float(loss), device=s.device),
-        values,  # type: ignore[arg-type]
-    )
+def _data_digest(s: Session) -> str:
+    h = hashlib.sha256()
+    for t in (s.build.x, s.build.y):
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
-def _plain_in(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _read_entries(r: _Reader, doc: dict[str, Any], s: Session) -> tuple[Entry, ...]:
-    """The transcript as data, every entry validated (no text from a file becomes code).
-    A version 1 file kept its transcript as code, which is never loaded: its session
-    goes on from its parameters, written as literal values."""
-    raw = doc.get("transcript")
-    shapes = {n: tuple(p.shape) for n, p in s.model.params.items()}
-    if raw == "version 1":
-        values = r.tensors(r.field(doc, "values", dict), s, "values", allow_none=False)
-        plain = {n: t.cpu().tolist() for n, t in values.items()}  # type: ignore[union-attr]
-        return (
-            Entry(
-                "resumed (the earlier code of an older session file is not kept)",
-                "load_values",
-                (("values", plain), ("why", "the parameters the session file had")),
-                s._ctx(),
-            ),
+def _changes(r: Reader, saved: Any, s: Session) -> list[str]:
+    if not isinstance(saved, dict):
+        return []  # files written before fingerprints were kept
+    now = _fingerprint(s)
+    said = []
+    if isinstance(saved.get("data"), str) and saved["data"] != now["data"]:
+        said.append(
+            f"{r.path.name}: the training data of preset {s.preset.name} changed since the "
+            "session was saved: it goes on with the parameters it had, on the data as it is now"
         )
-    if not isinstance(raw, list):
-        raise r.error("field 'transcript' has the wrong type")
-    try:
-        return tuple(entry_from_plain(item, shapes) for item in raw)
-    except ValueError as exc:
-        raise r.error(str(exc)) from exc
-
-
-def _from_version_1(r: _Reader, doc: dict[str, Any]) -> dict[str, Any]:
-    """A version 1 document in today's shape: counters and status lists become the
-    progress, the validation index list becomes the ``val/tag`` array."""
-
-    def state(level: Any, lengths: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(level, dict):
-            raise r.error("undo level malformed")
-        counters = r.field(level, "counters", list)
-        if len(counters) != 4:
-            raise r.error("counters must be four non-negative integers")
-        step, cursor, samples, backwards = counters
-        hyper = level.get("hyper", doc.get("config", {}))
-        return {
-            **level,
-            "progress": {
-                "step": step,
-                "cursor": cursor,
-                "samples_trained": samples,
-                "samples_pending": 0,
-                "backward_total": backwards,
-                "epochs_done": 0,
-                "epoch_mark": 0,
-                "last_batch": None,
-            },
-            "live": {k: v for k, v in (hyper if isinstance(hyper, dict) else {}).items()},
-            "lengths": lengths,
-            "transcript": "version 1",  # its code is never loaded (see _read_entries)
-            "label": "an earlier step",
-        }
-
-    val_index = r.field(doc, "val_index", list)
-    if not all(type(i) is int and i >= 0 for i in val_index):
-        raise r.error("val_index must be a list of non-negative integers")
-    r.arrays["val/tag"] = np.asarray(val_index, dtype=np.int64)
-    r.arrays.pop("val/kind", None)
-    for column in _columns("val_acc"):  # version 1 had no accuracy curve
-        r.arrays[column] = np.zeros(0, dtype=np.float32 if column.endswith("loss") else np.int64)
-
-    def lengths(found: Any) -> dict[str, Any]:
-        n = found if isinstance(found, list) and len(found) >= 2 else [None, None]
-        return {"batch": n[0], "val": n[1], "val_acc": 0}
-
-    n = [len(r.arrays.get("history/loss", ())), len(val_index)]
-    levels = [
-        state(level, lengths(level.get("lengths") if isinstance(level, dict) else None))
-        for level in r.field(doc, "undo", list)
-    ]
-    return {**state(doc, lengths(n)), "undo": levels}
+    elif isinstance(saved.get("preset"), str) and saved["preset"] != now["preset"]:
+        said.append(
+            f"{r.path.name}: preset file {s.preset.path.name} changed since the session was "
+            "saved (its data is the same)"
+        )
+    return said

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from playground.text import shown
 from playground.training.catalog import (
     PresetError,
     PresetInfo,
@@ -29,6 +30,7 @@ from playground.training.config import (
     finite_number,
     is_int,
     section_keys,
+    unused_settings,
 )
 from playground.training.lessons import Lesson, parse_lessons
 
@@ -126,6 +128,13 @@ def _config_from(doc: dict[str, Any], file: str) -> TrainConfig:
         name, _, reason = problem.partition(": ")
         setting = SETTINGS[name]
         raise PresetError(file, f"{setting.section}.{setting.key}", reason)
+    unused = unused_settings(cfg.optimizer, list(values))
+    if unused:
+        raise PresetError(
+            file,
+            f"train.{SETTINGS[unused[0]].key}",
+            f"the {cfg.optimizer} optimizer does not use it",
+        )
     return cfg
 
 
@@ -158,7 +167,7 @@ def load_preset(path: Path | str) -> Preset:
         raise PresetError(file, "data", "is missing: a [data] table is required")
     kind = data.get("kind", "inline")
     if kind not in DATA_KINDS:
-        raise PresetError(file, "data.kind", f"{kind!r} is not one of {', '.join(DATA_KINDS)}")
+        raise PresetError(file, "data.kind", f"{shown(kind)} is not one of {', '.join(DATA_KINDS)}")
     expected = _table(doc, "expected", file)
     at = expected.get("predict_at")
     if at is not None and not (isinstance(at, list) and at and all(finite_number(v) for v in at)):
@@ -181,12 +190,21 @@ def load_preset(path: Path | str) -> Preset:
         lessons=parse_lessons(doc.get("lessons"), file, lambda d: base.with_overrides(**d)),
     )
     dataset = preset.build_dataset()  # validates the data now, not when a session starts
-    _check_model_fits(preset, dataset)
+    _check_model_fits(preset, preset.config, dataset)
     return preset
 
 
-def _check_model_fits(preset: Preset, dataset: Dataset) -> None:
-    cfg, file = preset.config, preset.path.name
+def check_fit(preset: Preset, cfg: TrainConfig) -> None:
+    """PresetError (naming the setting's field) unless ``cfg`` - the preset's settings
+    with overrides, or a session file's - fits the preset's data: the loss and the
+    labels, the model and the loss, the batch size, the memory budget."""
+    _check_model_fits(preset, cfg, preset.build_dataset(cfg.seed))
+
+
+def _check_model_fits(preset: Preset, cfg: TrainConfig, dataset: Dataset) -> None:
+    from playground.training.budget import BudgetError, check_model
+
+    file = preset.path.name
     at = preset.predict_at
     if at is not None and len(at) != dataset.n_features:
         raise PresetError(
@@ -210,6 +228,12 @@ def _check_model_fits(preset: Preset, dataset: Dataset) -> None:
             "train.batch_size",
             f"{cfg.batch_size} is larger than the {len(dataset.train)} training samples",
         )
+    outputs = dataset.n_classes if cfg.loss == "ce" else 1
+    try:
+        field = "model.hidden" if cfg.model == "mlp" else "model.kind"
+        check_model(field, cfg.model, dataset.n_features, cfg.hidden, outputs)
+    except BudgetError as exc:
+        raise PresetError(file, exc.field, exc.reason) from exc
     # build the model once, so that a bad init name or model/loss pairing is reported
     # with this file's name now, not when a session starts
     import torch
@@ -319,6 +343,45 @@ _DATA_MIN: dict[str, float] = {
 }
 
 
+def csv_in_folder(preset_path: Path, name: str) -> Path:
+    """A preset's ``data.path``: a file in the preset's folder (or below it), never an
+    absolute path, a ``..`` or a link out of it - a preset from elsewhere must not make
+    us read the user's other files."""
+    from playground.training.data import DataError
+
+    try:
+        folder = preset_path.parent.resolve()
+        path = (folder / name).resolve()
+    except (OSError, ValueError) as exc:  # e.g. a NUL byte in the path
+        raise DataError("data.path", f"{shown(name)} is not a usable path") from exc
+    if not path.is_relative_to(folder):
+        raise DataError(
+            "data.path",
+            f"{shown(name)} is outside the preset's folder {folder}: a preset reads only "
+            "files next to it (copy the CSV file there)",
+        )
+    return path
+
+
+def _check_data_memory(kind: str, spec: dict[str, Any]) -> None:
+    """The generated data's size against the memory budget, before it is made."""
+    from playground.training.budget import BudgetError, check_data
+    from playground.training.data import DataError
+
+    if kind == "noisy_line":
+        rows, features = sum(spec.get(k, 20) for k in ("n_train", "n_val", "n_test")), 1
+    elif kind == "linear_features":
+        rows, features = spec.get("n", 10), spec.get("d", 3)
+    elif kind == "classification_2d":
+        rows, features = spec.get("n", 200), 2
+    else:  # inline data is within the file's size; CSV rows are counted as read
+        return
+    try:
+        check_data("data.n" if kind != "noisy_line" else "data.n_train", rows, features)
+    except BudgetError as exc:
+        raise DataError(exc.field, exc.reason) from exc
+
+
 def _build_dataset(preset: Preset, seed: int) -> Dataset:
     import torch
 
@@ -338,8 +401,11 @@ def _build_dataset(preset: Preset, seed: int) -> Dataset:
             not isinstance(value, types) or (bool not in types and isinstance(value, bool))
         ):
             raise d.DataError(
-                f"data.{key}", f"must be {' or '.join(t.__name__ for t in types)}, got {value!r}"
+                f"data.{key}",
+                f"must be {' or '.join(t.__name__ for t in types)}, got {shown(value)}",
             )
+        if float in (types or ()) and not finite_number(value):  # TOML has nan and inf
+            raise d.DataError(f"data.{key}", f"{value!r} must be a finite number")
         low = _DATA_MIN.get(key)
         if low is not None and not (finite_number(value) and value >= low):
             raise d.DataError(f"data.{key}", f"{value!r} must be a number >= {low}")
@@ -349,6 +415,7 @@ def _build_dataset(preset: Preset, seed: int) -> Dataset:
     vf = spec.get("val_fraction", 0.0)
     if not 0 <= vf < 1:
         raise d.DataError("data.val_fraction", f"{vf!r} must be in [0, 1)")
+    _check_data_memory(kind, spec)
     torch.manual_seed(seed)
     if kind == "noisy_line":
         xr = spec.pop("x_range", [-2.0, 2.0])
@@ -367,13 +434,9 @@ def _build_dataset(preset: Preset, seed: int) -> Dataset:
                 raise d.DataError(f"data.{key}", "is missing")
         if not spec["x_columns"] or not all(isinstance(c, str) for c in spec["x_columns"]):
             raise d.DataError("data.x_columns", "must be a non-empty list of column names")
-        try:
-            csv_path = (preset.path.parent / spec["path"]).resolve()
-        except (OSError, ValueError) as exc:  # e.g. a NUL byte in the path
-            raise d.DataError(
-                "data.path", f"{spec['path']!r} is not a usable path ({exc})"
-            ) from exc
-        x, y = d.read_csv(csv_path, list(spec["x_columns"]), spec["y_column"])
+        x, y = d.read_csv(
+            csv_in_folder(preset.path, spec["path"]), list(spec["x_columns"]), spec["y_column"]
+        )
         train = d.inline_split(x.tolist(), y.tolist(), "data")
     else:
         for key in ("x", "y"):

@@ -25,7 +25,7 @@ from playground.training.devices import resolve_device
 from playground.training.history import Recorder
 from playground.training.models import Model
 from playground.training.param_path import path_of
-from playground.training.presets import Preset, find_preset
+from playground.training.presets import Preset, check_fit, find_preset
 from playground.training.runs import Runs
 from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, Prediction, Snapshot
 from playground.training.state import TrainState, UndoEntry
@@ -362,6 +362,7 @@ class Session(Runs):
             new_cfg = self.cfg.with_overrides(**changes)
         said = ", ".join(f"{k} = {v!r}" for k, v in changes.items())
         if effect == REBUILD:
+            check_fit(self.preset, new_cfg)  # the loss and the labels, the model, the memory
             with self._action(f"set {said} (training restarted)"):
                 build = make_build(self.preset, new_cfg, self.device)
                 self._start_over(build, new_cfg)

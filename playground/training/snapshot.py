@@ -166,6 +166,8 @@ class Snapshot:
     # the step count when the oldest gradient in .grad was computed (None: no gradient
     # since the last zero_grad); below ``step``, a step now would use a stale gradient
     grad_step: int | None = None
+    lessons: tuple[tuple[str, str], ...] = ()  # the preset's guided lessons: (name, title)
+    source: str = ""  # where the exercise comes from ("seed 001: ...")
 
     def param(self, name: str) -> ParamView:
         for p in self.params:
