@@ -236,7 +236,28 @@ def cmd_presets() -> int:
     return 0
 
 
+NO_TERMINAL = (
+    "playground: the TUI needs a terminal to draw in and read keys from, and this is not one.\n"
+    "In scripts and pipes, train headless: playground run {preset} --json\n"
+    "(playground presets lists the presets, playground run --help the options)."
+)
+
+
+def has_terminal() -> bool:
+    """Whether the TUI can draw and read keys: stdin and stderr (where Textual draws)
+    are a terminal, or Textual is told to use another driver (``TEXTUAL_DRIVER``, as
+    ``playground serve`` does for each browser tab). Without one, Textual would spin
+    on the closed input forever and show nothing."""
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return True
+    streams = (sys.stdin, sys.__stderr__)
+    return all(s is not None and s.isatty() for s in streams)
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
+    if not has_terminal():
+        print(NO_TERMINAL.format(preset=args.preset or "PRESET"), file=sys.stderr)
+        return 2
     from playground.tui import make_app
 
     app = make_app(

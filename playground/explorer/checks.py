@@ -47,12 +47,18 @@ def check_rows(
     values: Mapping[str, float],
     autograd: Mapping[str, float | None],
     reference: Mapping[str, ReferenceDerivative],
+    passes: int = 1,
 ) -> tuple[CheckRow, ...]:
-    """One row per input: autograd's ``.grad`` next to both oracles and the differences."""
+    """One row per input: autograd's ``.grad`` next to both oracles and the differences.
+
+    ``.grad`` holds the sum of ``passes`` backward passes (each adds the same derivative:
+    the point never changes), the oracles one derivative: they are compared with
+    ``.grad / passes``. After zero_grad (no pass) there is nothing to compare."""
     rows = []
     for name, value in values.items():
         ref = reference[name]
         auto = autograd[name]
+        per_pass = None if auto is None or passes < 1 else auto / passes
         sym = ref.symbolic
         rows.append(
             CheckRow(
@@ -63,8 +69,10 @@ def check_rows(
                 symbolic_formula=ref.symbolic_formula,
                 symbolic_note=ref.symbolic_note,
                 finite_diff=ref.finite_diff,
-                symbolic_minus_autograd=None if auto is None or sym is None else sym - auto,
-                fd_minus_autograd=None if auto is None else ref.finite_diff - auto,
+                symbolic_minus_autograd=None if per_pass is None or sym is None else sym - per_pass,
+                fd_minus_autograd=None if per_pass is None else ref.finite_diff - per_pass,
+                passes=passes,
+                per_pass=per_pass,
             )
         )
     return tuple(rows)

@@ -119,9 +119,14 @@ class GradExplorer:
         out = self._tensors[self._output]
         self._code = f"{self._output}.backward(retain_graph={self.retain_graph})"
         freed_before = self._freed
+        # PyTorch adds the output's own gradient (1) to its retained .grad before it finds
+        # the graph freed; a backward that fails must change nothing, so put every .grad back
+        before = {n: None if t.grad is None else t.grad.clone() for n, t in self._tensors.items()}
         try:
             out.backward(retain_graph=self.retain_graph)
         except RuntimeError as exc:
+            for name, grad in before.items():
+                self._tensors[name].grad = grad
             self._error = str(exc)
             self._note = "f runs forward again: a new graph; .grad keeps what it holds"
             return self.view()
@@ -231,7 +236,7 @@ class GradExplorer:
             name: None if leaf.grad is None else float(leaf.grad)
             for name, leaf in self._leaves.items()
         }
-        return check_rows(self.values, grads, self._reference)
+        return check_rows(self.values, grads, self._reference, self._passes)
 
     def _autograd_grads(self) -> dict[str, float | None]:
         """d(output)/d(node) for every node from ``torch.autograd.grad``: one pass, no .grad touched."""

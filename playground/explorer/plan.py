@@ -143,12 +143,44 @@ def op_formula(op: Op) -> str:
 
 
 def safe_float(fn: Callable[[], float]) -> float:
-    """Evaluate ``fn()``; a pole or a complex result becomes nan, not a crash."""
+    """Evaluate ``fn()``; what is left undefined (a complex result, a domain error) becomes
+    nan, not a crash. Poles go through ``div`` and ``power``, which give the IEEE infinity
+    that autograd gives too (d log(a)/da at a = 0 is inf, not nan)."""
     try:
         value = fn()
+    except OverflowError:  # exp(1000), (1e200)**2: inf in float64, as torch has it
+        return math.inf
     except (ArithmeticError, ValueError):
         return math.nan
     return float(value) if not isinstance(value, complex) else math.nan
+
+
+def div(x: float, y: float) -> float:
+    """``x / y`` in IEEE float64, as torch computes it: a nonzero number over 0 is a
+    signed inf (the sign of 0 counts), 0/0 is nan."""
+    if y != 0:
+        return x / y
+    if x == 0 or math.isnan(x):
+        return math.nan
+    return math.copysign(math.inf, x) * math.copysign(1.0, y)
+
+
+def power(x: float, y: float) -> float:
+    """``x ** y`` in IEEE float64: 0 to a negative power is inf (signed for an odd integer
+    power of -0), a negative base to a fractional power is nan, overflow is inf."""
+    try:
+        result = x**y
+    except ZeroDivisionError:
+        odd = math.isfinite(y) and y.is_integer() and y % 2 == 1
+        return math.copysign(math.inf, x) if odd else math.inf
+    except OverflowError:
+        odd = math.isfinite(y) and y.is_integer() and y % 2 == 1
+        return -math.inf if x < 0 and odd else math.inf
+    return math.nan if isinstance(result, complex) else float(result)
+
+
+def _log(x: float) -> float:
+    return -math.inf if x == 0 else math.log(x)
 
 
 def local_derivatives(op: Op, vals: list[float], out: float) -> list[tuple[str, float]]:
@@ -165,8 +197,8 @@ def local_derivatives(op: Op, vals: list[float], out: float) -> list[tuple[str, 
     if op.op == "div":
         b = vals[1]
         return [
-            (f"1/{t[1]}", safe_float(lambda: 1 / b)),
-            (f"-{t[0]}/{t[1]}**2", safe_float(lambda: -a / b**2)),
+            (f"1/{t[1]}", safe_float(lambda: div(1.0, b))),
+            (f"-{t[0]}/{t[1]}**2", safe_float(lambda: div(-a, b * b))),
         ]
     if op.op == "pow":
         b = vals[1]
@@ -181,20 +213,25 @@ def local_derivatives(op: Op, vals: list[float], out: float) -> list[tuple[str, 
         else:
             dbase = f"{t[1]}*{t[0]}**({t[1]} - 1)"
         return [
-            (dbase, safe_float(lambda: b * a ** (b - 1))),
-            (f"{t[0]}**{t[1]}*log({t[0]})", safe_float(lambda: a**b * math.log(a))),
+            # torch takes d(a**0)/da as 0, also at a = 0 (not 0 * inf)
+            (dbase, 0.0 if b == 0 else safe_float(lambda: b * power(a, b - 1))),
+            # torch takes d(a**b)/db as 0 where a = 0 and b >= 0 (not 0 * log(0) = nan)
+            (
+                f"{t[0]}**{t[1]}*log({t[0]})",
+                0.0 if a == 0 and b >= 0 else safe_float(lambda: power(a, b) * _log(a)),
+            ),
         ]
     table = {
         "neg": ("-1", lambda: -1.0),
         "exp": (f"exp({t[0]})", lambda: math.exp(a)),
-        "log": (f"1/{t[0]}", lambda: 1 / a),
+        "log": (f"1/{t[0]}", lambda: div(1.0, a)),
         "sin": (f"cos({t[0]})", lambda: math.cos(a)),
         "cos": (f"-sin({t[0]})", lambda: -math.sin(a)),
         "tan": (f"1 + {o}**2", lambda: 1 + out**2),
         "tanh": (f"1 - {o}**2", lambda: 1 - out**2),
         "sigmoid": (f"{o}*(1 - {o})", lambda: out * (1 - out)),
         "relu": (f"1 if {t[0]} > 0 else 0", lambda: 1.0 if a > 0 else 0.0),
-        "sqrt": (f"1/(2*{o})", lambda: 1 / (2 * out)),
+        "sqrt": (f"1/(2*{o})", lambda: div(1.0, 2 * out)),
         "abs": (f"sign({t[0]})", lambda: math.copysign(1.0, a) if a != 0 else 0.0),
     }
     formula, fn = table[op.op]

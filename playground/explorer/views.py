@@ -33,19 +33,24 @@ class NodeView:
 
 @dataclass(frozen=True)
 class CheckRow:
-    """d(output)/d(input) three ways, with each difference from autograd."""
+    """d(output)/d(input) three ways, with each difference from autograd.
+
+    ``.grad`` adds up over backward passes, the references are one derivative: the
+    differences compare them with ``per_pass`` (``.grad`` / ``passes``)."""
 
     name: str
     value: float
-    autograd: float | None  # the input's .grad as PyTorch holds it now
+    autograd: float | None  # the input's .grad as PyTorch holds it now (all passes)
     symbolic: float | None  # sympy's derivative evaluated at the point
     symbolic_formula: str  # "ds/dx = exp(-x)/(1 + exp(-x))**2"
     finite_diff: float  # central difference in float64
-    symbolic_minus_autograd: float | None
-    fd_minus_autograd: float | None
+    symbolic_minus_autograd: float | None  # symbolic - per_pass
+    fd_minus_autograd: float | None  # finite_diff - per_pass
     # why ``symbolic`` is None: "undefined at this point", "too large for a symbolic
     # derivative", ...; the sympy column shows it in place of a number
     symbolic_note: str | None = None
+    passes: int = 1  # backward passes summed in .grad since the last zero_grad
+    per_pass: float | None = None  # .grad / passes: one derivative; None with no pass
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ the user sees lives in ``MainScreen``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,15 @@ from textual.app import App
 from textual.binding import Binding
 
 from playground.explorer.protocol import ExplorerFactory
-from playground.paths import default_autosave, theme_path
+from playground.paths import (
+    adopt_autosave,
+    default_autosave,
+    release_autosave,
+    state_dir,
+    theme_path,
+)
 from playground.protocol import (
+    Act,
     Command,
     Export,
     Failed,
@@ -35,8 +43,7 @@ from playground.protocol import (
     Saved,
     Status,
 )
-from playground.training.catalog import preset_infos
-from playground.training.sidecar import read_sidecar
+from playground.training.sidecar import resume_list
 from playground.ui.commands import PlaygroundCommands, remember_theme, restore_theme
 from playground.ui.dialogs.error_screen import ErrorScreen
 from playground.ui.dialogs.export_dialog import ExportDialog
@@ -45,7 +52,12 @@ from playground.ui.dialogs.path_prompt import PathPrompt
 from playground.ui.dialogs.preset_picker import PresetPicker
 from playground.ui.dialogs.resume_offer import ResumeOffer
 from playground.ui.messages import RunnerEvent, SnapshotReady, wrap
+from playground.ui.quitting import QuitSave
+from playground.ui.training.fallback import FALLBACK_DEVICE, device_unavailable
 from playground.ui.training.main_screen import MainScreen
+from playground.ui.training.questions import quit_question
+from playground.ui.training.unsaved import UnsavedWork
+from playground.ui.training.wording import failure_title, status_word
 
 SESSION_ACTIONS = ("save", "open", "export_csv")  # keys for the main screen only
 EXPORTS = {"script": ".py", "notebook": ".ipynb", "csv": "_loss.csv"}  # kind -> file suffix
@@ -110,6 +122,11 @@ class PlaygroundApp(App[None]):
         self.last_failure: Failed | None = None
         self.notices: list[str] = []  # every Notice and Failed message, for tests
         self.can_recover = False  # the accelerator failed: `c` carries on on the CPU
+        self.can_fall_back = False  # the device asked for is not here: `c` loads on the CPU
+        self.fallback: str | None = None  # the device every Load asks for since then
+        self.last_act: str | None = None  # the last session action sent (for "backward failed")
+        self.work = UnsavedWork()  # quitting asks first when it says so (autosave off)
+        self.quitting = QuitSave()  # with an autosave: saved first, quit once saved
         if autosave is True:
             self.autosave = default_autosave()
         else:
@@ -149,32 +166,41 @@ class PlaygroundApp(App[None]):
             self.submit(Open(self.resume))
         elif self.preset is not None:
             self.submit(Load(self.preset, self.overrides))
-        elif self.autosave is not None and (info := read_sidecar(self.autosave)) is not None:
-            self.push_screen(ResumeOffer(info), self._answer_offer)
+        elif self.autosave is not None and (infos := resume_list(self.autosave)):
+            self.push_screen(ResumeOffer(infos), self._answer_offer)
         else:
             self.push_screen(PresetPicker(), self._first_preset)
 
-    def _answer_offer(self, resume: bool | None) -> None:
-        if resume and self.autosave is not None:
-            self.submit(Open(str(self.autosave)))
+    def _answer_offer(self, chosen: Path | None) -> None:
+        if chosen is not None:  # that autosave is this instance's own from now on
+            self.autosave = adopt_autosave(self.autosave, chosen)
+            self.submit(Open(str(chosen)))
         else:
             self.push_screen(PresetPicker(), self._first_preset)
 
     def _first_preset(self, name: str | None) -> None:
-        if name is None:  # cancelled: start with the first exercise rather than nothing
-            infos, _ = preset_infos()
-            name = infos[0].name if infos else None
-        if name is not None:
-            self.preset = name
-            self.submit(Load(name, self.overrides))
+        if name is None:  # cancelled: nothing is loaded behind the user's back
+            self.main.show_loading("no preset loaded\n\np: choose a preset    q: quit")
+            return
+        self.preset = name
+        self.submit(Load(name, {**self.overrides, **self._device_choice()}))
+
+    def _device_choice(self) -> dict[str, Any]:
+        return {"device": self.fallback} if self.fallback else {}
 
     def submit(self, command: Command) -> None:
+        if isinstance(command, Act):
+            self.last_act = command.name
+        elif isinstance(command, Open):
+            self.work.opening(command.path)
         self.runner.submit(command)
 
     async def on_unmount(self) -> None:
         # Stop jumps the queue; the autosave runs on the runner thread after the command
         # in hand, so quitting stays quick with a thousand commands still queued
-        self.runner.stop(autosave=self.autosave)
+        crashed = self.return_code not in (None, 0)
+        self.runner.stop(autosave=self.quitting.at_exit(self.autosave, crashed))
+        release_autosave(self.autosave)
 
     @property
     def running(self) -> bool:
@@ -186,6 +212,7 @@ class PlaygroundApp(App[None]):
         if not self.attached:
             return
         before = self.status
+        self.work.published(self.snapshot, ev.snapshot)
         self.snapshot, self.seq, self.status, self.message = (
             ev.snapshot,
             ev.seq,
@@ -197,7 +224,7 @@ class PlaygroundApp(App[None]):
             diverged = ev.status is Status.DIVERGED
             self.notify(
                 ev.message,
-                title=str(ev.status),
+                title=status_word(ev.status),
                 severity="error" if diverged else "information",
                 timeout=8 if diverged else 4,
                 markup=False,
@@ -219,15 +246,28 @@ class PlaygroundApp(App[None]):
         elif isinstance(ev, Failed):
             self.last_failure = ev
             self.notices.append(ev.message)
+            if ev.command == "Open":
+                self.work.open_failed()
+            self.can_recover = ev.device_failed
+            # a device that is not here fails every preset alike: offer the CPU (`c`)
+            self.can_fall_back = (
+                ev.command in ("Load", "Open")
+                and self.snapshot is None
+                and self.ready is not None
+                and device_unavailable(self.device, self.ready.devices)
+            )
             if ev.command == "Configure":
                 self.main.show_field_error(ev.message)
             elif ev.command in ("Load", "Open") and self.snapshot is None:
-                self.main.show_loading(f"{ev.message}\n\npress p to choose a preset")
-            self.can_recover = ev.device_failed
-            hint = "t: details, c: continue on the CPU" if ev.device_failed else "t: details"
+                offer = "c: load it on the CPU    " if self.can_fall_back else ""
+                self.main.show_loading(f"{ev.message}\n\n{offer}p: choose a preset    q: quit")
+            if ev.device_failed or self.can_fall_back:
+                hint = "t: details, c: continue on the CPU"
+            else:
+                hint = "t: details"
             self.notify(
                 f"{ev.message}\n({hint})",
-                title=f"{ev.command} failed",
+                title=failure_title(ev.command, self.last_act),
                 severity="error",
                 timeout=8,
                 markup=False,
@@ -255,7 +295,7 @@ class PlaygroundApp(App[None]):
         def load(name: str | None) -> None:
             if name is not None:
                 self.preset = name
-                self.submit(Load(name))
+                self.submit(Load(name, self._device_choice()))
 
         self.push_screen(PresetPicker(current), load)
 
@@ -301,6 +341,10 @@ class PlaygroundApp(App[None]):
             self.submit(Save(str(Path(path).expanduser().absolute())))
 
     def _saved(self, saved: Saved) -> None:
+        if self.quitting.saved(self, saved):  # the autosave before quitting
+            return
+        if not saved.error:
+            self.work.saved(self.snapshot)
         if saved.error:
             self.notices.append(saved.error)
             self.notify(saved.error, title="save failed", severity="error", timeout=8, markup=False)
@@ -328,11 +372,50 @@ class PlaygroundApp(App[None]):
         self.push_screen(GradScreen(self.explorer_factory))
 
     def action_recover(self) -> None:
+        if self.can_fall_back:
+            self.fall_back(FALLBACK_DEVICE)
+            return
         if not self.can_recover:
             self.notify("nothing to recover from: the device is fine")
             return
         self.can_recover = False
         self.submit(Recover("cpu"))
+
+    def fall_back(self, device: str) -> None:
+        """Load the preset on ``device`` (the one asked for is not here), and every later
+        preset too."""
+        self.can_fall_back = False
+        self.fallback = device
+        if self.preset is None:
+            self.action_presets()
+            return
+        self.main.show_loading(f"loading {self.preset} on the {device}...")
+        self.submit(Load(self.preset, {**self.overrides, "device": device}))
+
+    async def action_quit(self) -> None:
+        """q: on a screen above the main one, close that screen; on the main one, quit -
+        asking first when the session changed since it was saved and no autosave keeps it."""
+        if len(self.screen_stack) > 1:
+            self.screen.dismiss(None)
+            return
+        if self.quitting.save_first(self):  # quits once the autosave is written
+            return
+        if self.autosave is not None or not self.work.unsaved(self.snapshot):
+            self.exit()
+            return
+        self.push_screen(quit_question(self.snapshot), lambda yes: self.exit() if yes else None)
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        # Textual's default is ~/Downloads, which a server account often lacks: the
+        # working directory (the state directory when that is read-only); the toast
+        # that follows names the file
+        if path is None:
+            where = self.export_dir or Path.cwd()
+            path = str(where if os.access(where, os.W_OK) else state_dir())
+            Path(path).mkdir(parents=True, exist_ok=True)
+        return super().deliver_screenshot(filename, path, time_format)
 
     def action_traceback(self) -> None:
         if self.last_failure is None:
@@ -345,5 +428,7 @@ class PlaygroundApp(App[None]):
         for screen in (self.main, self):
             for binding in screen.BINDINGS:
                 assert isinstance(binding, Binding)
-                keys.append((binding.key.replace("question_mark", "?"), binding.description))
+                key = binding.key.replace("question_mark", "?")
+                if all(key != k for k, _ in keys):  # the main screen's own first
+                    keys.append((key, binding.description))
         self.push_screen(HelpScreen(keys))

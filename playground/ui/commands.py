@@ -14,8 +14,6 @@ next start (``restore_theme`` / ``remember_theme``, called by the app).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -27,6 +25,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
 
+from playground.files import read_json, write_atomic
 from playground.protocol import Load
 from playground.training.catalog import preset_infos
 
@@ -136,8 +135,8 @@ def read_theme(path: Path | None) -> str | None:
     """The remembered theme's name, or None (no file, or one not written by us)."""
     if path is None:
         return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+    try:  # a regular file, small: never a FIFO that would hold the start
+        doc = read_json(path, 4096, "theme file")
     except (OSError, ValueError):
         return None
     name = doc.get("theme") if isinstance(doc, dict) else None
@@ -149,16 +148,10 @@ def remember_theme(path: Path | None, name: str) -> None:
     only means the theme is not remembered."""
     if path is None or read_theme(path) == name:
         return
-    tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".theme-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"theme": name}, f)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps({"theme": name}))
     except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        pass
 
 
 def restore_theme(app: App[Any], path: Path | None) -> None:

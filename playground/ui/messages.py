@@ -4,6 +4,7 @@ The runner thread calls ``publish(event)``; the app turns each event into one of
 messages and posts it (``post_message`` is thread-safe). Snapshots can arrive faster than
 the screen can draw them during a run, so a queued ``SnapshotReady`` is replaced by the
 next one (``can_replace``): the UI always draws the newest state and never falls behind.
+One that carries an explanation of its action is kept (runs explain only their end).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class SnapshotReady(Message):
         self.event = event
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SnapshotReady)
+        # a snapshot that comes with words on its action is never skipped: the words (a
+        # warning said once) would be lost with it
+        return isinstance(message, SnapshotReady) and self.event.explanation is None
 
 
 def wrap(event: Event) -> Message:

@@ -92,7 +92,7 @@ async def test_a_preset_that_does_not_load_leaves_the_app_usable() -> None:
             await pilot.pause(0.05)
         assert app.last_failure is not None and app.last_failure.command == "Load"
         loading = str(app.screen.query_one("#params-loading").render())
-        assert "no-such-preset" in loading and "press p" in loading
+        assert "no-such-preset" in loading and "p: choose a preset" in loading
         # a message with [brackets] is shown as text, not parsed as markup
         app.post_message(RunnerEvent(Failed("Configure", "ValueError: hidden: [8, x] bad", "")))
         await pilot.pause(0.1)

@@ -71,8 +71,9 @@ async def test_type_an_expression_press_enter_and_see_the_gradient() -> None:
         await until(pilot, lambda: screen.query_one("#grad-tree", Tree).has_focus, "the graph")
         assert cell(screen, 0, 0) == "x"
         assert cell(screen, 0, AUTOGRAD_COL) == "0.10499359"  # autograd .grad
-        assert cell(screen, 0, 3) == "0.10499359"  # sympy
-        assert cell(screen, 0, 5) == "0.10499359"  # finite difference
+        assert cell(screen, 0, 3) == "0.10499359"  # .grad / passes (one pass)
+        assert cell(screen, 0, 4) == "0.10499359"  # sympy
+        assert cell(screen, 0, 6) == "0.10499359"  # finite difference
         tree = screen.query_one("#grad-tree", Tree)
         assert str(tree.root.label).startswith("d = 1 / c")
 
@@ -267,3 +268,37 @@ async def test_leaving_the_screen_stops_its_worker() -> None:
         await pilot.press("escape")
         await until(pilot, lambda: not workers[0].alive, "the worker to end")
     assert len(workers) == 1
+
+
+async def test_the_check_table_says_grad_holds_three_passes_and_compares_per_pass() -> None:
+    """r, then b b: .grad holds three backward passes (3 x 0.10499359); the table says so
+    and compares the references with .grad / 3 (differences ~0, not -2 x the gradient).
+    A failed backward (no retain_graph) leaves the output's grad at 1."""
+    screen = GradScreen(ExplorerWorker, "s = 1/(1 + exp(-x))", "x=2", preset=None)
+    app = GradApp(screen)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, passes(screen, 1), "the first backward")
+        screen.query_one("#grad-tree", Tree).focus()
+        note = screen.query_one("#grad-checks-note", Static)
+        assert "one backward pass" in str(note.render())
+        await pilot.press("b")  # fails: the graph is freed
+        await until(pilot, lambda: "second time" in message(screen), "the error")
+        assert screen.view.node("s").grad == 1.0, "a failed backward adds nothing"
+        await pilot.press("r", "f", "b", "b")
+        await until(pilot, passes(screen, 3), "three passes")
+        assert "3 backward passes" in str(note.render())
+        assert "Δ = reference - .grad / 3" in str(note.render())
+        assert cell(screen, 0, AUTOGRAD_COL) == "0.31498076"
+        assert cell(screen, 0, 3) == "0.10499359"  # .grad / passes
+        assert abs(float(cell(screen, 0, 5))) < 1e-12  # Δ sympy
+
+
+async def test_q_on_the_explorer_goes_back() -> None:
+    screen = GradScreen(ExplorerWorker, "s = x * x", "x=3", preset=None)
+    app = GradApp(screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, passes(screen, 1), "the first backward")
+        screen.query_one("#grad-tree", Tree).focus()
+        await pilot.press("q")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, GradScreen)

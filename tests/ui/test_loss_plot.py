@@ -18,7 +18,8 @@ from playground.training.snapshot import (
     LossHistory,
     Snapshot,
 )
-from playground.ui.training.loss_plot import EMPTY_TITLE, LossPlot, linear_ticks, log_ticks
+from playground.ui.training.loss_plot import EMPTY_TITLE, LossPlot
+from playground.ui.training.plot_base import linear_ticks, log_ticks
 
 SIZE = (100, 30)
 
@@ -113,7 +114,7 @@ async def test_backward_only_and_forward_only_get_their_own_markers() -> None:
         assert len({bmarker, fmarker, tmarker}) == 3
         assert plot.plt.monitor.lines[list(drawn).index("backward only")] is False
         text = plot.render().plain
-        assert f"{bmarker}{bmarker} backward only" in text  # the legend reads without colour
+        assert f"{bmarker} backward only" in text  # the legend reads without colour
 
 
 async def test_log_toggle_plots_log10_with_round_ticks() -> None:

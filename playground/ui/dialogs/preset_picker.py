@@ -1,7 +1,9 @@
 """The preset picker (``p``): every exercise with its title and description, filtered by typing.
 
 It reads only the presets' TOML headers (``preset_infos``), so it opens instantly even
-while torch is still loading. Dismisses with the chosen preset's name, or None.
+while torch is still loading. Dismisses with the chosen preset's name, or None. A line
+under the list says which keys do what, and a filter that matches nothing says so
+(the list alone would just be empty).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ def _prompt(info: PresetInfo) -> Content:
     if description:
         lines.append(Content.styled(description, "$text-muted"))
     return Content("\n").join(lines)
+
+
+KEYS = "type to filter · ↑ ↓ choose · Enter loads · Esc cancels"
 
 
 def matches(info: PresetInfo, query: str) -> bool:
@@ -55,6 +60,8 @@ class PresetPicker(ModalScreen[str | None]):
             yield Label("Load a preset (loading one starts a fresh session)", id="picker-title")
             yield Input(placeholder="type to filter", id="picker-filter", compact=True)
             yield OptionList(id="picker-list")
+            yield Label("", id="picker-none", markup=False)
+            yield Label(KEYS, id="picker-keys", markup=False)
             if self.errors:
                 yield Label(
                     "\n".join(f"skipped {e}" for e in self.errors), id="picker-errors", markup=False
@@ -72,6 +79,9 @@ class PresetPicker(ModalScreen[str | None]):
         names = [i.name for i in shown]
         if names:
             options.highlighted = names.index(self.current) if self.current in names else 0
+        none = self.query_one("#picker-none", Label)
+        none.display = not names
+        none.update(f"no preset matches {query.strip()!r} - Backspace widens the filter")
 
     @on(Input.Changed, "#picker-filter")
     def _filter(self, event: Input.Changed) -> None:

@@ -15,7 +15,7 @@ waits on them; the worker loads torch when it starts, on its own thread.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -50,12 +50,14 @@ CHECK_COLUMNS = (
     "input",
     "value",
     "autograd .grad",
+    ".grad / passes",
     "sympy",
     "Δ sympy",
     "finite diff",
     "Δ fd",
     "sympy formula",
 )
+APP_KEYS = {"question_mark"}  # the app's keys that must still reach it from here
 BUSY_AFTER_S = 0.3  # an answer slower than this shows "computing..." (torch's first import)
 
 
@@ -67,6 +69,20 @@ def _num(value: float | None) -> str:
 
 def _delta(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1e}"
+
+
+def checks_note(view: GraphView) -> str:
+    """What the check table compares: .grad adds up, sympy and the finite difference are
+    one derivative each."""
+    n = view.backward_passes
+    if n == 0:
+        return "checks: .grad is zeroed (no backward pass since zero_grad) - b to compare"
+    if n == 1:
+        return "checks: .grad holds one backward pass; Δ = reference - .grad"
+    return (
+        f"checks: .grad holds {n} backward passes added up (the same derivative {n} times); "
+        f"Δ = reference - .grad / {n}"
+    )
 
 
 class PresetPicker(ModalScreen[str | None]):
@@ -99,6 +115,8 @@ class GradScreen(Screen[None]):
     AUTO_FOCUS = "#grad-expr"
     BINDINGS = [
         Binding("escape", "back", "Back"),
+        # q closes this screen, not the app: the training session waits behind it
+        Binding("q", "back", "close", show=False),
         Binding("n", "step", "Step"),
         Binding("b", "backward", "Backward"),
         Binding("r", "toggle_retain", "Retain"),
@@ -138,10 +156,15 @@ class GradScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="grad-inputs"):
-            yield Input(placeholder="tanh(log(1 + z*2*x/sin(y)))", id="grad-expr")
+            # the cursor lands at the end, the text stays: a letter typed on the graph
+            # (on_key) or after e goes on editing the expression, never replaces it
+            yield Input(
+                placeholder="tanh(log(1 + z*2*x/sin(y)))", id="grad-expr", select_on_focus=False
+            )
             yield Input(placeholder="x=1 y=2 z=3", id="grad-values")
         yield Static("", id="grad-message")
         yield Tree("type an expression and press Enter", id="grad-tree")
+        yield Static("", id="grad-checks-note")
         table: DataTable[str] = DataTable(id="grad-checks", cursor_type="row")
         table.add_columns(*CHECK_COLUMNS)
         yield table
@@ -232,6 +255,21 @@ class GradScreen(Screen[None]):
 
     def action_edit(self) -> None:
         self.query_one("#grad-expr", Input).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A character that is no key of this screen, typed while the graph has the focus,
+        goes to the expression (typing ``sqrt(`` after Enter moved the focus must edit the
+        expression, not run the letters that happen to be keys)."""
+        if isinstance(self.focused, Input) or not event.is_printable or event.character is None:
+            return
+        if event.key in {b.key for b in self.BINDINGS} | APP_KEYS:
+            return
+        expr = self.query_one("#grad-expr", Input)
+        expr.focus()
+        expr.action_end()
+        expr.insert_text_at_cursor(event.character)
+        event.stop()
+        event.prevent_default()
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -364,6 +402,7 @@ class GradScreen(Screen[None]):
         return text
 
     def _render_checks(self, view: GraphView) -> None:
+        self.query_one("#grad-checks-note", Static).update(Text(checks_note(view)))
         table: DataTable[str] = self.query_one("#grad-checks", DataTable)
         table.clear()
         for row in view.checks:
@@ -371,6 +410,7 @@ class GradScreen(Screen[None]):
                 row.name,
                 _num(row.value),
                 _num(row.autograd),
+                _num(row.per_pass) if row.autograd is not None else "None",
                 row.symbolic_note
                 if row.symbolic is None and row.symbolic_note
                 else _num(row.symbolic),

@@ -10,8 +10,12 @@ Four pictures, picked from the shape of the data:
   against x;
 - anything else (three features ...): predicted against actual, with the y = x diagonal.
 
-Every series has its own marker and legend entry, so the plot reads without colour. The
-widget re-plots only when the model's predictions (or the data, or the theme) change.
+Every series has its own marker and legend entry, so the plot reads without colour; the
+legend has a line of its own (``plot_base``), never over the data. In the decision
+regions the points stand out: the regions are dim dots, the points bold class markers,
+and a point the model gets wrong is a red ✗. The y axis spans the data (round ticks);
+a model that diverged far off it is left off the chart and the title says so.
+The widget re-plots only when the model's predictions (or the data, or the theme) change.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ from typing import Any
 import numpy as np
 
 from playground.training.snapshot import FitView, Snapshot
-from playground.ui.training.loss_plot import (
+from playground.ui.training.plot_base import (
     RGB,
     FastPlotextPlot,
     fit_title,
     linear_ticks,
     theme_colour,
 )
+
+MISCLASSIFIED = "✗"
+REGION_DIM = 0.45  # how much of its colour a region keeps against the background
+TALL = 14  # rows from which the axes are named
 
 __all__ = ["MAX_POINTS", "FitPlot", "fit_kind"]
 
@@ -108,6 +116,8 @@ class FitPlot(FastPlotextPlot):
         self._drawn: tuple[FitView | None, tuple[Any, ...] | None] = (None, None)
         self.kind: str = ""
         """The picture last drawn: "", "line", "boundary", "curve" or "parity"."""
+        self.note = ""
+        """What the title adds: the model off the chart, the points misclassified."""
 
     # --- public ------------------------------------------------------------------------
 
@@ -167,13 +177,18 @@ class FitPlot(FastPlotextPlot):
         plt.clear_data()
         plt.xlabel(None)
         plt.ylabel(None)
+        plt.yticks([])  # each picture sets its own ticks; nothing from the last one stays
+        self.note = ""
         if snapshot is None or fit is None or len(fit.y) == 0:
             self.kind = ""
             plt.title("no data to draw yet")
         else:
             self.kind = fit_kind(fit)
             getattr(self, f"_draw_{self.kind}")(fit)
-            plt.title(fit_title(_title_parts(snapshot), self.size.width - 10))
+            parts = _title_parts(snapshot)
+            if self.note:  # after the loss, before the step: it must not be cut first
+                parts.insert(len(parts) - 1, self.note)
+            plt.title(fit_title(parts, self.size.width - 10))
         self.refresh()
 
     def _data_points(self, fit: FitView, label: str = "data") -> None:
@@ -206,23 +221,64 @@ class FitPlot(FastPlotextPlot):
                 label="least squares",
                 color=self._colour("warning"),
             )
+        model = np.asarray(fit.line_y, dtype=np.float64)
+        shown = self._y_axis([fit.y, fit.val_y, fit.true_y, fit.closed_y], model)
         plt.plot(
-            line_x, fit.line_y.tolist(), marker="hd", label="model", color=self._colour("primary")
+            np.asarray(fit.line_x)[shown].tolist(),
+            model[shown].tolist(),
+            marker="hd",
+            label="model",
+            color=self._colour("primary"),
         )
-        plt.xlabel("x")
+        self._axis_names("x")
+
+    def _y_axis(self, data: list[np.ndarray | None], model: np.ndarray) -> np.ndarray:
+        """Round y ticks over the data (and the model while it stays near it). A model far
+        off (diverged: 1e20, inf, nan) is left off the chart, and the title says so.
+        Returns which of the model's values to draw: those in sight - plotext joins the
+        points of a line cell by cell, and a line to 1e20 off a chart of the data would
+        take it forever."""
+        values = [np.asarray(a, dtype=np.float64).reshape(-1) for a in data if a is not None]
+        values = [a[np.isfinite(a)] for a in values]
+        ys = np.concatenate(values) if values else np.zeros(0)
+        m = model.reshape(-1)
+        if not len(ys):
+            return np.isfinite(m)
+        lo, hi = float(ys.min()), float(ys.max())
+        span = max(hi - lo, 1e-9 * max(1.0, abs(hi)))
+        finite = m[np.isfinite(m)]
+        off = len(finite) < len(m)
+        if len(finite):
+            if finite.min() >= lo - span and finite.max() <= hi + span:
+                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+            else:
+                off = True
+        if off:
+            self.note = "model off the chart"
+        pad = 0.05 * (hi - lo) or 0.5
+        self.plt.ylim(lo - pad, hi + pad)
+        self.plt.yticks(*linear_ticks(lo, hi, max(2, self.size.height // 4)))
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(m) & (m >= lo - pad) & (m <= hi + pad)
 
     def _draw_boundary(self, fit: FitView) -> None:
         plt = self.plt
         x0, x1 = float(fit.grid_x[0]), float(fit.grid_x[-1])
         y0, y1 = float(fit.grid_y[0]), float(fit.grid_y[-1])
-        height = self.size.height
-        y_ticks, y_labels = linear_ticks(y0, y1, max(2, height // 5))
+        labels, wrong = _classes(fit)
+        classes = np.unique(labels)[: len(_CLASS_MARKERS)]
+        legend = ["model says 0", "model says 1", *(f"class {c}" for c in classes)]
+        if wrong.any():
+            legend.append(f"misclassified ({int(wrong.sum())})")
+        # Canvas cells: the figure less the y tick labels and the two axis lines across,
+        # less the title, frame, x ticks and (when named) x axis rows down (plotext's).
+        rows = self.plot_height(legend) - (5 if self.size.height >= TALL else 4)
+        y_ticks, y_labels = linear_ticks(y0, y1, max(2, rows // 3 + 1))
         plt.yticks(y_ticks, y_labels)
-        # Canvas cells: the widget less the y tick labels and the two axis lines across,
-        # less the frame, x ticks, title and x label rows down (plotext's layout).
         columns = self.size.width - 2 - max((len(s) for s in y_labels), default=0)
-        gx, gy, ones = _regions(fit, columns, height - 5)
-        # Two light markers for the two regions: the boundary is where they meet.
+        gx, gy, ones = _regions(fit, columns, rows)
+        # Two dim markers for the two regions (the boundary is where they meet), so the
+        # points drawn over them in full colour stand out.
         for mask, marker, label, colour in (
             (~ones, "·", "model says 0", _CLASS_COLOURS[0]),
             (ones, ":", "model says 1", _CLASS_COLOURS[1]),
@@ -233,39 +289,71 @@ class FitPlot(FastPlotextPlot):
                     gy[mask].tolist(),
                     marker=marker,
                     label=label,
-                    color=self._colour(colour),
+                    color=self._dim(colour),
                 )
-        self._class_points(fit)
+        self._class_points(fit, labels, classes, wrong)
         plt.xlim(x0, x1)
         plt.ylim(y0, y1)
-        plt.xlabel("x1")
-        plt.ylabel("x2")
+        self._axis_names("x1", "x2")
 
-    def _class_points(self, fit: FitView) -> None:
-        """The data points, one series (marker, colour, legend entry) per class."""
-        y = np.asarray(fit.y)
-        labels = np.rint(y).astype(np.int64) if y.dtype.kind == "f" else y.astype(np.int64)
-        for i, c in enumerate(np.unique(labels)[: len(_CLASS_MARKERS)]):
-            sel = labels == c
+    def _class_points(
+        self, fit: FitView, labels: np.ndarray, classes: np.ndarray, wrong: np.ndarray
+    ) -> None:
+        """The data points, one series (marker, colour, legend entry) per class, and the
+        misclassified ones over them as a red ✗ (their class is the other region's)."""
+        for i, c in enumerate(classes):
+            sel = (labels == c) & ~wrong
             x1, x2 = _thin(fit.x[sel, 0], fit.x[sel, 1])
-            plt_colour = self._colour(_CLASS_COLOURS[i])
-            self.plt.scatter(x1, x2, marker=_CLASS_MARKERS[i], label=f"class {c}", color=plt_colour)
+            self.plt.scatter(
+                x1,
+                x2,
+                marker=_CLASS_MARKERS[i],
+                label=f"class {c}",
+                color=self._colour(_CLASS_COLOURS[i]),
+                style="bold",
+            )
+        if wrong.any():
+            x1, x2 = _thin(fit.x[wrong, 0], fit.x[wrong, 1])
+            self.plt.scatter(
+                x1,
+                x2,
+                marker=MISCLASSIFIED,
+                label=f"misclassified ({int(wrong.sum())})",
+                color=self._colour("error"),
+                style="bold",
+            )
+
+    def _axis_names(self, x: str, y: str | None = None) -> None:
+        """plotext writes them on a row of their own: only on a plot tall enough."""
+        tall = self.size.height >= TALL
+        self.plt.xlabel(x if tall else None)
+        self.plt.ylabel(y if tall else None)
+
+    def _dim(self, variable: str) -> RGB | None:
+        """The theme colour ``variable`` mixed into the background: for the regions."""
+        colour, back = self._colour(variable), self._colour("background")
+        if colour is None or back is None:
+            return colour
+        return tuple(round(b + REGION_DIM * (c - b)) for c, b in zip(colour, back, strict=True))  # type: ignore[return-value]
 
     def _draw_curve(self, fit: FitView) -> None:
         self._data_points(fit)
         x = _column(fit.x)
         order = np.argsort(x, kind="stable")
-        xs, ps = _thin(x[order], np.asarray(fit.pred).reshape(-1)[order])
+        pred = np.asarray(fit.pred, dtype=np.float64).reshape(-1)[order]
+        shown = self._y_axis([fit.y, fit.val_y], pred)
+        xs, ps = _thin(x[order][shown], pred[shown])
         self.plt.plot(xs, ps, marker="hd", label="model", color=self._colour("primary"))
-        self.plt.xlabel("x")
+        self._axis_names("x")
 
     def _draw_parity(self, fit: FitView) -> None:
         plt = self.plt
         y = np.asarray(fit.y, dtype=np.float64).reshape(-1)
         pred = np.asarray(fit.pred, dtype=np.float64).reshape(-1)
-        finite = np.isfinite(pred) & np.isfinite(y)
-        ys, ps = _thin(y[finite], pred[finite])
+        shown = self._y_axis([y], pred) & np.isfinite(y)
+        ys, ps = _thin(y[shown], pred[shown])
         if ys:
+            # the diagonal over what is drawn (a line far off the chart never ends)
             lo, hi = min(min(ys), min(ps)), max(max(ys), max(ps))
             plt.plot(
                 [lo, hi],
@@ -275,11 +363,21 @@ class FitPlot(FastPlotextPlot):
                 color=self._colour("success"),
             )
         plt.scatter(ys, ps, marker="•", label="prediction", color=self._colour("primary"))
-        plt.xlabel("actual")
-        plt.ylabel("predicted")
+        self._axis_names("actual", "predicted")
 
     def _colour(self, variable: str) -> RGB | None:
         return theme_colour(self.app, variable)
+
+
+def _classes(fit: FitView) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's class, and whether the model gets it wrong (P(class 1) on the wrong
+    side of 0.5)."""
+    y = np.asarray(fit.y)
+    labels = np.rint(y).astype(np.int64) if y.dtype.kind == "f" else y.astype(np.int64)
+    pred = np.asarray(fit.pred, dtype=np.float64).reshape(-1)
+    if len(pred) != len(labels) or labels.max(initial=0) > 1:
+        return labels, np.zeros(len(labels), dtype=bool)  # not a two-class probability
+    return labels, (pred >= 0.5) != (labels == 1)
 
 
 def _title_parts(snapshot: Snapshot) -> list[str]:

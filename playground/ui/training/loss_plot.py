@@ -14,35 +14,27 @@ top edge plus a vertical line, so the plot reads without colour too (NO_COLOR).
 from __future__ import annotations
 
 import math
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
-from plotext._utility import colors_to_ansi
-from rich.segment import Segment
-from rich.style import Style
-from rich.text import Text
-from textual.app import RenderResult
-from textual.color import Color
 from textual.reactive import reactive
-from textual.strip import Strip
-from textual_plotext import PlotextPlot
 
 from playground.training.snapshot import KIND_BACKWARD, KIND_FORWARD, KIND_TRAIN, Snapshot
 from playground.ui.training.decimate import decimate_minmax, nonfinite_x, positive_only
+from playground.ui.training.plot_base import (
+    RGB,
+    FastPlotextPlot,
+    fit_title,
+    linear_ticks,
+    log_ticks,
+    theme_colour,
+)
 
-__all__ = [
-    "EMPTY_TITLE",
-    "FastPlotextPlot",
-    "LossPlot",
-    "fit_title",
-    "linear_ticks",
-    "log_ticks",
-    "theme_colour",
-]
+__all__ = ["EMPTY_TITLE", "LossPlot"]
 
 EMPTY_TITLE = "no loss yet: press f, b or n"
+TALL = 14  # rows from which the x axis is named
 
-RGB = tuple[int, int, int]
 
 # (kind, legend label, plotext marker, joined by lines, theme colour variable)
 _SERIES: tuple[tuple[int, str, str, bool, str], ...] = (
@@ -51,159 +43,6 @@ _SERIES: tuple[tuple[int, str, str, bool, str], ...] = (
     (KIND_FORWARD, "forward only", "o", False, "foreground"),
 )
 _VAL = ("validation", "·", "success")
-
-
-def theme_colour(app: Any, variable: str) -> RGB | None:
-    """The app theme's colour ``variable`` ("primary", "error" ...) as an RGB tuple.
-
-    None lets plotext pick from its own sequence: an ANSI-only theme, or a name the theme
-    does not define, must not break the plot.
-    """
-    try:
-        value = app.theme_variables.get(variable)
-        return Color.parse(value).rgb if value else None
-    except Exception:  # an unparsable theme value falls back to plotext's colours
-        return None
-
-
-def _fmt(value: float) -> str:
-    """Short tick label: 0.25, 1.5e+03, 120k; never plotext's 40-digit floats."""
-    if value == int(value) and 1e4 <= abs(value) < 1e9:
-        for div, suffix in ((1e6, "M"), (1e3, "k")):
-            if abs(value) >= div:
-                return f"{value / div:.3g}{suffix}"
-    return f"{value:.3g}"
-
-
-def linear_ticks(lo: float, hi: float, max_ticks: int = 6) -> tuple[list[float], list[str]]:
-    """At most ``max_ticks`` round ticks (1, 2, 2.5 or 5 times a power of ten) in ``lo..hi``."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [], []
-    lo, hi = min(lo, hi), max(lo, hi)
-    if hi - lo < 1e-12 * max(1.0, abs(hi)):
-        return [lo], [_fmt(lo)]
-    raw = (hi - lo) / max(1, max_ticks - 1)
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    first = math.ceil(lo / step - 1e-9)
-    ticks = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
-    ticks = [0.0 if abs(t) < step * 1e-9 else t for t in ticks]  # no "-0" or "1e-17"
-    return ticks, [_fmt(t) for t in ticks]
-
-
-def log_ticks(lo: float, hi: float, max_ticks: int = 8) -> tuple[list[float], list[str]]:
-    """Tick positions (in log10 units) and labels for a log axis spanning ``lo..hi``.
-
-    ``lo`` and ``hi`` are log10 values. 1, 2 and 5 per decade when they fit, else decades
-    only (thinned to ``max_ticks``); the ends themselves when the range is shorter than a
-    decade and fewer than two round values fall inside it.
-    """
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [], []
-    lo, hi = min(lo, hi), max(lo, hi)
-    decades = range(math.floor(lo), math.ceil(hi) + 1)
-    ticks = [
-        d + math.log10(m)
-        for d in decades
-        for m in (1, 2, 5)
-        if lo - 1e-9 <= d + math.log10(m) <= hi + 1e-9
-    ]
-    if len(ticks) > max_ticks:
-        ticks = [float(d) for d in decades if lo - 1e-9 <= d <= hi + 1e-9]
-        ticks = ticks[:: max(1, math.ceil(len(ticks) / max_ticks))]
-    if len(ticks) < 2:
-        ticks = sorted({lo, hi, *ticks})
-    return ticks, [f"{10.0**t:.3g}" for t in ticks]
-
-
-def fit_title(parts: list[str], width: int) -> str:
-    """Join ``parts`` with " · ", dropping trailing ones until it fits ``width``.
-
-    plotext silently leaves out a title that does not fit, and a missing title would hide
-    the one number the user is watching.
-    """
-    for n in range(len(parts), 0, -1):
-        title = " · ".join(parts[:n])
-        if len(title) <= width:
-            return title
-    return parts[0][: max(width - 1, 0)] + "…" if width > 1 else ""
-
-
-_STYLES: dict[str, Style] = {}
-
-
-def _cell_style(fullground: Any, style: Any, background: Any) -> Style:
-    """The rich Style of one plotext cell colour triple: exactly what Text.from_ansi
-    makes of plotext's escape codes for it, worked out once per triple."""
-    ansi = colors_to_ansi(fullground, style, background)
-    cached = _STYLES.get(ansi)
-    if cached is None:
-        spans = Text.from_ansi(ansi + "x").spans
-        cached = _STYLES[ansi] = spans[0].style if spans else Style.null()  # type: ignore[assignment]
-    return cached
-
-
-class FastPlotextPlot(PlotextPlot):
-    """PlotextPlot, drawn for less: every redraw holds the GIL the training thread needs.
-
-    PlotextPlot.render prints the plot as ANSI text, parses that back into a rich Text,
-    and Textual then turns the Text into styled lines. Here the lines are made straight
-    from plotext's cell matrix (one style per colour triple, worked out once), through
-    Textual's line API. ``render`` still returns the same Text, for tests and for
-    measuring.
-    """
-
-    _lines: list[Strip] | None = None
-
-    def refresh(self, *regions: Any, **kwargs: Any) -> Self:
-        self._lines = None  # whatever asks for a repaint may have changed the picture
-        return super().refresh(*regions, **kwargs)
-
-    def _runs(self) -> list[list[tuple[str, Style]]]:
-        """Build the plot at the widget's size: per row (top first), runs of cells that
-        share a style."""
-        fig = self._plot
-        width, height = self.size
-        fig.plotsize(width, height)
-        fig._set_size(width, height)  # as PlotextPlot.render does (textual-plotext #5)
-        fig.theme(self._get_plotext_theme_name(self.app.theme))
-        fig._set_sizes()
-        fig._build_matrix()
-        m = fig.monitor.matrix
-        rows = []
-        for row in range(m.rows - 1, -1, -1):
-            markers = m.marker[row]
-            cells = list(zip(m.fullground[row], m.style[row], m.background[row], strict=True))
-            runs = []
-            start = 0
-            for col in range(1, m.cols + 1):
-                if col == m.cols or cells[col] != cells[start]:
-                    runs.append(("".join(markers[start:col]), _cell_style(*cells[start])))
-                    start = col
-            rows.append(runs)
-        return rows
-
-    def render(self) -> RenderResult:
-        text = Text(end="")
-        for runs in self._runs():
-            for chars, style in runs:
-                text.append(chars, style)
-            text.append("\n")  # after the last row too, as the parsed ANSI text has it
-        return text
-
-    def render_line(self, y: int) -> Strip:
-        if self._lines is None:
-            base = self.visual_style.rich_style
-            width = self.size.width
-            self._lines = [
-                Strip([Segment(chars, base + style) for chars, style in runs]).adjust_cell_length(
-                    width, base
-                )
-                for runs in self._runs()
-            ]
-        if 0 <= y < len(self._lines):
-            return self._lines[y]
-        return Strip.blank(self.size.width, self.visual_style.rich_style)
 
 
 class LossPlot(FastPlotextPlot):
@@ -387,7 +226,8 @@ class LossPlot(FastPlotextPlot):
         y_ticks, y_labels = ticks(y_lo, y_hi, max(2, height // 4))
         plt.yticks(y_ticks, y_labels)
         plt.xticks(*linear_ticks(0, max(n - 1, 1), max(2, width // 16)))
-        plt.xlabel("batch evaluation")
+        # on a short plot the axis's name gives its row to the curve
+        plt.xlabel("batch evaluation" if height >= TALL else None)
         label_width = max((len(s) for s in y_labels), default=0)
         plt.title(fit_title(_title_parts(snapshot, self.log_scale), width - label_width - 3))
 

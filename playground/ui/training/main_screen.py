@@ -1,8 +1,10 @@
 """The main screen: action buttons, the panels, the status bar and the session keys.
 
-Panels are one set of widgets in ``#panels``. At 120x40 and up they sit in a grid; below
-that (``-compact``) a tab bar shows one at a time, so 80x24 stays readable. Switching is a
-CSS class, not a rebuild, so resizing never loses state.
+Panels are one set of widgets in ``#panels``, laid out by the terminal's size (``layout``):
+from 110x34 all of them in a grid; from 100x30 (``-middle``) parameters and loss side by
+side and one more panel below them, chosen with the tab bar; smaller (``-compact``) one
+panel at a time, so 80x24 stays readable. Switching is a CSS class, not a rebuild, so
+resizing never loses state.
 
 The session keys live here rather than on the app so that they are inactive while another
 screen (presets, help, the autograd explorer) is on top.
@@ -18,17 +20,27 @@ from typing import TYPE_CHECKING
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static, Tab, Tabs
+from textual.widgets import Footer, Header, Static, Tab, Tabs
+from textual.widgets._tabs import Underline
 
 from playground.protocol import ACTION_KEYS, RUN_KEY, Act, Configure, Predict, Published, Run
 from playground.training.config import REBUILD, effect_of
-from playground.ui.dialogs.confirm import ConfirmScreen
+from playground.ui.training.action_bar import ActionBar
+from playground.ui.training.coaching import Coaching
 from playground.ui.training.code_panel import CodePanel
+from playground.ui.training.explain_panel import ExplainPanel
 from playground.ui.training.hyperparams import Hyperparams
+from playground.ui.training.layout import (
+    GRID_ORDER,
+    PANELS,
+    Arrangement,
+    header_title,
+)
 from playground.ui.training.optimizer_panel import OptimizerPanel
 from playground.ui.training.params_table import ParamsTable
+from playground.ui.training.questions import restart_question
 from playground.ui.training.status_bar import StatusBar
 from playground.ui.training.tensor_detail import TensorDetail
 
@@ -37,14 +49,6 @@ if TYPE_CHECKING:
     from playground.ui.training.fit_plot import FitPlot
     from playground.ui.training.loss_plot import LossPlot
 
-COMPACT_BELOW = (110, 34)  # width, height under which panels become tabs
-PANELS = (  # id, tab label, border title
-    ("params", "Params", "Parameters & gradients"),
-    ("loss", "Loss", "Loss"),
-    ("settings", "Settings", "Model & hyper-parameters"),
-    ("code", "Code", "Code"),
-    ("fit", "Fit", "Fit"),
-)
 # While running: the least time between two redraws of a panel, in seconds. The loss
 # curve is what the eye follows; the fit and the code change slowly. Each redraw holds
 # the GIL that the training thread needs (a plot costs tens of milliseconds).
@@ -56,16 +60,6 @@ RUN_INTERVALS = {
     "loss": 0.3,
     "fit": 1.0,
 }
-BUTTONS = (  # id, label, action
-    ("forward", "f forward", "act('forward')"),
-    ("backward", "b backward", "act('backward')"),
-    ("zero-grad", "z zero_grad", "act('zero_grad')"),
-    ("step", "s step", "act('step')"),
-    ("train-step", "n train step", "act('train_step')"),
-    ("run", "r run", "run"),
-    ("undo", "u undo", "act('undo')"),
-    ("reset", "^r reset", "act('reset')"),
-)
 
 
 @dataclass
@@ -87,6 +81,10 @@ class MainScreen(Screen[None]):
 
     AUTO_FOCUS = "#params"
     BINDINGS = [
+        # the app's own, first here so that the footer shows them first (at 80 columns
+        # the last keys are cut): a new user's way out and way in
+        Binding("question_mark", "app.help", "help"),
+        Binding("q", "app.quit", "quit"),
         *(
             Binding(key, f"act('{name}')", label, show=False)
             for key, (name, label) in ACTION_KEYS.items()
@@ -95,6 +93,9 @@ class MainScreen(Screen[None]):
         Binding(
             "equals_sign", "predict", "the model's prediction at an input you type", show=False
         ),
+        Binding("y", "expect", "predict a value, then act: how close you were", show=False),
+        Binding("L", "lesson", "follow the preset's lesson (or end it)", show=False),
+        Binding("d", "description", "the preset's whole text", show=False),
         Binding("p", "app.presets", "presets"),
         Binding("l", "log_scale", "log"),
         Binding("e", "app.export", "export"),
@@ -115,28 +116,28 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.snapshot: Snapshot | None = None
         self._running = False
-        self._tight_buttons = False
+        self.arrangement = Arrangement()  # the layout in force and the panels chosen
+        self._title = ""  # the preset's title, fitted to the header's width
         self._panels: _Panels | None = None
         self._due: dict[str, float] = {}  # panel -> when a run may redraw it next
+        self.coaching = Coaching(self)  # the coach's words, and the keys y, L, d
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
-        with Horizontal(id="actions"):
-            for bid, label, action in BUTTONS:
-                button = Button(label, action=f"screen.{action}", compact=True, id=f"btn-{bid}")
-                button.can_focus = False  # every button has a key: Tab goes to the panels
-                yield button
+        yield ActionBar(id="actions")
         yield Tabs(
             *(Tab(f"{i} {label}", id=f"tab-{pid}") for i, (pid, label, _) in enumerate(PANELS, 1)),
             id="tabs",
         )
         with Grid(id="panels"):
-            for pid, _, title in PANELS:
+            # grid order (app.tcss): the fit goes right, under the loss, before the code
+            for pid, _, title in sorted(PANELS, key=lambda p: GRID_ORDER.get(p[0], 9)):
                 with Vertical(id=f"panel-{pid}", classes="panel") as panel:
                     panel.border_title = title
                     yield from self._panel(pid)
+        yield Static("", id="explain-line", markup=False)  # where the panel is not in sight
         yield StatusBar(id="status")
-        yield Footer()
+        yield Footer(compact=True)  # at 80 columns every key fits, q and ? too
 
     def _panel(self, pid: str) -> ComposeResult:
         if pid == "params":
@@ -153,10 +154,11 @@ class MainScreen(Screen[None]):
             yield Hyperparams(id="settings")
         elif pid == "code":
             yield CodePanel(id="code")
+        elif pid == "explain":
+            yield ExplainPanel(id="explain")
         # the loss and fit plots come just after the first frame (_mount_plots)
 
     def on_mount(self) -> None:
-        self.query_one("#panel-params").add_class("-active")
         self._fit_to(*self.app.size)
         self.call_after_refresh(self._mount_plots)
 
@@ -180,18 +182,42 @@ class MainScreen(Screen[None]):
         self._fit_to(*event.size)
 
     def _fit_to(self, width: int, height: int) -> None:
-        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
-        self.set_class(compact, "-compact")
-        self._tight_buttons = width < 96
-        self._size_buttons()
+        layout = self.arrangement.fit(width, height)
+        self.set_class(layout == "compact", "-compact")
+        self.set_class(layout == "middle", "-middle")
+        self._show_panels()
+        self.query_one(ActionBar).fit(width)
+        self._fit_title()
 
-    def _size_buttons(self) -> None:
-        """All eight buttons fit in 80 columns only without their side padding. Done in
-        code: Textual's CSS rejects `line-pad: 0` and Button adds 2 to its auto width."""
-        for button in self.query("#actions Button").results(Button):
-            tight = self._tight_buttons
-            button.styles.line_pad = 0 if tight else 1
-            button.styles.width = len(str(button.label)) if tight else "auto"
+    def _show_panels(self) -> None:
+        """Mark the panels on screen, and put the tab bar (and its underline) on the one
+        it chose: the compact layout's panel, or the one below in the middle layout."""
+        chosen = self.arrangement.chosen
+        for pid, _, _ in PANELS:
+            panel = self.query_one(f"#panel-{pid}")
+            panel.set_class(self.arrangement.shows(pid), "-shown")
+            panel.set_class(pid == chosen, "-active")
+        # the one-line explanation is for where its panel is not in sight
+        self.set_class(self.arrangement.shows("explain"), "-explaining")
+        tabs = self.query_one(Tabs)
+        if tabs.active != f"tab-{chosen}":
+            tabs.active = f"tab-{chosen}"
+        # Tabs slides its underline after a refresh that, for the first change after the
+        # preset is in, did not come (it stayed under "1 Params"): put it under the tab
+        # now, and again once a hidden tab bar has its place on screen
+        self._place_underline()
+        self.call_after_refresh(self._place_underline)
+
+    def _place_underline(self) -> None:
+        tabs = self.query_one(Tabs)
+        tab = tabs.query_one(f"#tab-{self.arrangement.chosen}", Tab)
+        start, end = tab.virtual_region.shrink(tab.styles.gutter).column_span
+        underline = tabs.query_one(Underline)
+        underline.show_highlight = True
+        underline.highlight_start, underline.highlight_end = start, end
+
+    def _fit_title(self) -> None:
+        self.title, self.sub_title = header_title(self.app.title, self._title, self.app.size.width)
 
     # --- showing runner state --------------------------------------------------------
 
@@ -218,7 +244,8 @@ class MainScreen(Screen[None]):
             # walks it all, ~0.3 s holding the GIL that the training thread needs
             gc.freeze()
         if prev is None or (prev.title, prev.description) != (s.title, s.description):
-            self.sub_title = s.title
+            self._title = s.title
+            self._fit_title()
             self.query_one("#description", Static).update(" ".join(s.description.split()))
         w = self._widgets()
         throttle = running and self._running
@@ -250,10 +277,11 @@ class MainScreen(Screen[None]):
         # cheap when neither the predictions nor the title changed
         if w.fit is not None and ready("fit"):
             w.fit.update_snapshot(s)
+        if published.explanation is not None:
+            self.coaching.show(published.explanation)
         if running != self._running:
             self._running = running
-            self.query_one("#btn-run", Button).label = "r pause" if running else "r run"
-            self._size_buttons()
+            self.query_one(ActionBar).show_running(running)
 
     def _widgets(self) -> _Panels:
         if self._panels is None:
@@ -303,6 +331,20 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(PathPrompt("The model's prediction at x =", default, "predict"), asked)
 
+    def action_expect(self) -> None:
+        self.coaching.predict()
+
+    def action_lesson(self) -> None:
+        self.coaching.choose_lesson()
+
+    def action_description(self) -> None:
+        self.coaching.description()
+
+    def show_panel(self, pid: str) -> None:
+        """Bring panel ``pid`` in sight (its tab, or the panel below), focus unchanged."""
+        if not self.arrangement.shows(pid):
+            self._choose(pid)
+
     def action_run(self) -> None:
         self.app.submit(Run())  # type: ignore[attr-defined]
 
@@ -330,37 +372,56 @@ class MainScreen(Screen[None]):
             self.action_tab("params")
 
     def action_home(self) -> None:
-        if self.has_class("-compact"):
+        if self.arrangement.layout == "compact":
             self.action_tab("params")
         self.query_one(ParamsTable).focus()
 
     def action_tab(self, pid: str) -> None:
-        """Keys 1-5: show the panel (a tab when compact) and focus what it has to focus."""
-        self.query_one(Tabs).active = f"tab-{pid}"
+        """Keys 1-6: show the panel (its tab when compact, the panel below parameters and
+        loss in the middle layout) and focus what it has to focus."""
+        self._choose(pid)
         self.call_after_refresh(self._focus_panel, pid)
+
+    def _choose(self, pid: str) -> None:
+        self.arrangement.choose(pid)
+        self._show_panels()
 
     def _focus_panel(self, pid: str) -> None:
         panel = self.query_one(f"#panel-{pid}")
         target = next((w for w in panel.query("*") if w.focusable), None)
         if target is not None:
             self.set_focus(target)
-        elif self.has_class("-compact"):
+        elif self.arrangement.layout != "wide":
             self.set_focus(self.query_one(Tabs))  # plots take no focus; left/right switch tabs
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_changed(self, event: Tabs.TabActivated) -> None:
+        """A tab chosen on the bar itself (left / right, a click)."""
         pid = (event.tab.id or "").removeprefix("tab-")
-        for panel in self.query(".panel"):
-            panel.set_class(panel.id == f"panel-{pid}", "-active")
+        if self.arrangement.layout == "wide" or pid == self.arrangement.chosen:
+            return  # the bar only follows what _show_panels put there
+        self._choose(pid)
         focused = self.focused
-        if (
-            self.has_class("-compact")
-            and focused is not None
-            and focused is not self.query_one(Tabs)
-        ):
+        if focused is not None and focused is not self.query_one(Tabs):
             # focus must not stay on a widget that just went out of sight
-            if not any(a.id == f"panel-{pid}" for a in focused.ancestors):
+            panels = [f"panel-{p}" for p, _, _ in PANELS if self.arrangement.shows(p)]
+            if not any(a.id in panels for a in focused.ancestors):
                 self.call_after_refresh(self._focus_panel, pid)
+
+    @on(Hyperparams.Hint)
+    def _form_hint(self, event: Hyperparams.Hint) -> None:
+        panel = self.query_one("#panel-settings")
+        panel.border_subtitle = event.text
+        panel.set_class(event.editing, "-editing")
+
+    @on(Hyperparams.Left)
+    def _left_field(self) -> None:
+        """Escape in the form: the keys drive the session again. The settings stay in
+        sight: the focus goes to the tab bar when there is one, else to the table."""
+        if self.arrangement.layout == "wide":
+            self.query_one(ParamsTable).focus()
+        else:
+            self.set_focus(self.query_one(Tabs))
 
     @on(ParamsTable.Toggled)
     def _expanded(self) -> None:
@@ -377,10 +438,15 @@ class MainScreen(Screen[None]):
     @on(Hyperparams.Changed)
     def _configure(self, event: Hyperparams.Changed) -> None:
         changes = event.changes
+        if self.snapshot is None:  # no session yet (the preset did not load)
+            if "device" in changes:
+                self.app.fall_back(changes["device"])  # type: ignore[attr-defined]
+            else:
+                self.app.notify("no preset loaded yet: p chooses one", severity="warning")
+            return
         if effect_of(changes) != REBUILD:
             self.app.submit(Configure(changes))  # type: ignore[attr-defined]
             return
-        said = ", ".join(f"the {k} to {v}" for k, v in changes.items())
 
         def answer(yes: bool | None) -> None:
             if yes:
@@ -388,13 +454,4 @@ class MainScreen(Screen[None]):
             else:
                 self.query_one(Hyperparams).show_in_force(tuple(changes))
 
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Changing {said} restarts training - y/n",
-                "The model starts again from the seed: parameters, loss history and code "
-                "start over (u takes it back). The other settings stay as they are.",
-                yes="change it and restart",
-                no="keep training as it is",
-            ),
-            answer,
-        )
+        self.app.push_screen(restart_question(changes), answer)

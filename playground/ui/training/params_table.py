@@ -3,8 +3,9 @@
 One row per parameter: value, ``.grad`` (``None`` or the numbers), how many backward passes
 the gradient holds since the last zero (``x1``, ``x3 +=``), the closed-form gradient next
 to autograd's when the engine has one, and the change made by the last optimizer step.
-Small tensors are shown in full; larger ones as shape and norm (Enter on the row prints
-them in full in ``TensorDetail``).
+Small tensors are shown in full - a matrix as a matrix, one line per row, so a 2 x 2 W
+reads as one and the row stays narrow enough for the count column to stay in sight;
+larger ones as shape and norm (Enter on the row prints them in full in ``TensorDetail``).
 The state of ``.grad`` is spelled out in words as well as coloured, so it reads without
 colour (``None`` / ``zeroed`` / ``x1`` / ``x3 +=``).
 """
@@ -21,7 +22,11 @@ from textual.widgets import DataTable
 from playground.training.report import count_label, fmt_array
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from playground.training.snapshot import ParamView, Snapshot
+
+MATRIX_MAX = (4, 8)  # a matrix with up to 4 rows and 8 numbers is shown in full
 
 COLUMNS = (
     ("param", "param"),
@@ -40,6 +45,34 @@ GRAD_COLOURS = {
     "fresh": "success",
     "growing": "warning",
 }
+
+
+def is_matrix(shape: tuple[int, ...]) -> bool:
+    """A small 2-D tensor with several rows: shown as a matrix, one line per row."""
+    return (
+        len(shape) == 2 and 2 <= shape[0] <= MATRIX_MAX[0] and shape[0] * shape[1] <= MATRIX_MAX[1]
+    )
+
+
+def tensor_text(a: np.ndarray | None, shape: bool = True) -> str:
+    """A tensor for a table cell: a small matrix as a matrix (rows on lines, columns
+    aligned, ⎡ ⎤ brackets), anything else as ``fmt_array`` has it. The numbers are
+    ``fmt_array``'s (4 significant digits)."""
+    if a is None or not is_matrix(tuple(a.shape)):
+        return fmt_array(a, shape=shape)
+    cells = [[f"{float(v):.4g}" for v in row] for row in a.tolist()]
+    widths = [max(len(row[j]) for row in cells) for j in range(len(cells[0]))]
+    last = len(cells) - 1
+    lines = []
+    for i, row in enumerate(cells):
+        left, right = ("⎡", "⎤") if i == 0 else ("⎣", "⎦") if i == last else ("⎢", "⎥")
+        lines.append(left + " ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + right)
+    return "\n".join(lines)
+
+
+def row_height(shape: tuple[int, ...]) -> int:
+    """Lines a parameter's row takes: its matrix's rows, else one."""
+    return shape[0] if is_matrix(shape) else 1
 
 
 def grad_state(p: ParamView) -> str:
@@ -105,6 +138,7 @@ class ParamsTable(DataTable):
                     for key, text in zip(self._keys, cells, strict=True)
                 ),
                 key=p.name,
+                height=row_height(p.shape),
             )
         if self.row_count:
             self.move_cursor(row=min(row, self.row_count - 1))
@@ -114,11 +148,11 @@ class ParamsTable(DataTable):
         mark = "▸ " if p.name in self.expanded else ""
         cells = {
             "param": mark + p.name,
-            "value": fmt_array(p.value),
-            "grad": fmt_array(p.grad, shape=False),
+            "value": tensor_text(p.value),
+            "grad": tensor_text(p.grad, shape=False),
             "count": count_label(p),
-            "analytic": "—" if p.analytic_grad is None else fmt_array(p.analytic_grad, False),
-            "delta": "—" if p.last_delta is None else fmt_array(p.last_delta, shape=False),
+            "analytic": "—" if p.analytic_grad is None else tensor_text(p.analytic_grad, False),
+            "delta": "—" if p.last_delta is None else tensor_text(p.last_delta, shape=False),
         }
         return tuple(cells[k] for k in self._keys)
 
