@@ -190,8 +190,8 @@ def _setup(
     return Setup(
         title=preset.title,
         device=str(device),
-        x=x.cpu().tolist(),
-        y=y.cpu().tolist(),
+        x=x.cpu(),  # the code is written from it on export, not at every build
+        y=y.cpu(),
         model_kind=model.kind,
         module_code=module_code(model, ds.n_features),
         init={n: p.detach().cpu().tolist() for n, p in model.params.items()},

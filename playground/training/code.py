@@ -38,15 +38,15 @@ class Ctx:
     n_batches: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # the data may be tensors: compared by identity
 class Setup:
     """What the script's set-up is made of: the data, the model at its start, the loss
     and the optimizer - all plain values from the session's build."""
 
     title: str
     device: str
-    x: list
-    y: list
+    x: Any  # the data: a CPU tensor (made into a literal only when code is written) or a list
+    y: Any
     model_kind: str
     module_code: str | None  # nn.Linear(...) / nn.Sequential(...); None for plain w, b
     init: dict[str, list]  # each parameter's initial values
@@ -106,7 +106,8 @@ def batch(c):
 
 def _literal(values: object) -> str:
     # tolist() of float32 tensors gives the exact doubles; repr round-trips them.
-    return repr(values)
+    tolist = getattr(values, "tolist", None)
+    return repr(tolist() if tolist is not None else values)
 
 
 def _comment(text: str) -> str:

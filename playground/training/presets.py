@@ -437,7 +437,7 @@ def _build_dataset(preset: Preset, seed: int) -> Dataset:
         x, y = d.read_csv(
             csv_in_folder(preset.path, spec["path"]), list(spec["x_columns"]), spec["y_column"]
         )
-        train = d.inline_split(x.tolist(), y.tolist(), "data")
+        train = d.Split(x, y)  # float32, rectangular, finite: read_csv saw to it
     else:
         for key in ("x", "y"):
             if key not in spec:

@@ -149,7 +149,7 @@ class PlaygroundApp(App[None]):
     @property
     def attached(self) -> bool:
         """The main screen exists (events can arrive while the app shuts down)."""
-        return bool(self.screen_stack) and not self._exit
+        return bool(self.screen_stack) and not self._exit and self.is_running
 
     # --- the runner --------------------------------------------------------------------
 

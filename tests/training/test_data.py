@@ -177,3 +177,33 @@ def test_declared_classification_needs_class_labels():
     with pytest.raises(DataError) as info:
         data.infer_task(torch.tensor([0.5, 1.0]), "classification")
     assert info.value.field == "data.y"
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_read_csv_reads_a_large_table_as_python_would(tmp_path, newline):
+    """The fast reader (numpy's) and the row-by-row one (Python's float) give the same
+    float32 values; quoted fields, extra columns and a missing final newline included."""
+    rng = np.random.default_rng(7)
+    values = rng.normal(size=(5000, 3)) * 10.0 ** rng.integers(-8, 8, size=(5000, 3))
+    lines = ['id,x1,x2,y'] + [
+        f'{i},"{a!r}",{b!r},{c!r}' for i, (a, b, c) in enumerate(values.tolist())
+    ]
+    path = tmp_path / "big.csv"
+    path.write_bytes(newline.join(lines).encode())
+    assert data._read_csv_fast(path.read_bytes(), ["x1", "x2"], "y") is not None  # numpy's
+    x, y = data.read_csv(path, ["x1", "x2"], "y")
+    want = values.astype(np.float32)  # Python's float(text), rounded to float32
+    np.testing.assert_array_equal(x.numpy(), want[:, :2])
+    np.testing.assert_array_equal(y.numpy(), want[:, 2])
+    slow_x, slow_y = data._read_csv_rows(path.read_text(), "big.csv", ["x1", "x2"], "y")
+    assert torch.equal(x, slow_x) and torch.equal(y, slow_y)
+
+
+def test_a_bad_value_deep_in_a_large_table_is_named_by_row_and_column(tmp_path):
+    rows = ["hours,score"] + [f"{i},{2 * i}" for i in range(20000)]
+    rows[15000] = "7,seven"
+    path = tmp_path / "deep.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError) as info:
+        data.read_csv(path, ["hours"], "score")
+    assert "row 15001, column 'score'" in info.value.reason and "seven" not in info.value.reason
