@@ -1,6 +1,6 @@
 """The ``playground`` command: the TUI by default, and headless subcommands.
 
-    playground [PRESET] [--device D] [--seed S]     open the TUI
+    playground [PRESET] [--device D] [--seed S]     open the TUI (--presenter: for a room)
     playground presets                              list the presets
     playground run PRESET [--steps N] ...           train headless, print a table or JSON
     playground run PRESET --ranks N                 the same on N data-parallel ranks (DDP)
@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=None,
         help="snapshots per second while running (lower it on slow links)",
+    )
+    tui.add_argument(
+        "--presenter",
+        action="store_true",
+        help="start in presenter mode: large type, a phase banner, slow motion (P toggles it)",
     )
 
     sub.add_parser("presets", help="list the presets")
@@ -266,6 +271,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         seed=args.seed,
         resume=args.resume,
         fps=args.fps,
+        presenter=args.presenter,
         autosave=True,
         overrides={"max_steps": args.max_steps} if args.max_steps else None,
     )

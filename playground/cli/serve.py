@@ -1,7 +1,7 @@
 """``playground serve``: the playground in the browser, for a classroom.
 
     playground serve [PRESET] [--host 127.0.0.1] [--port 8000] [--token [SECRET]]
-                     [--max-sessions N] [--device D] [--seed S]
+                     [--max-sessions N] [--device D] [--seed S] [--presenter]
 
 Each browser tab gets a playground of its own (its own process, ended when the tab
 closes). The page loads nothing from the internet. On 127.0.0.1 (the default) it needs no
@@ -25,7 +25,7 @@ from urllib.parse import quote
 EXIT_USAGE = 2
 GENERATE = "(generate)"  # --token with no value: a new token
 # the serve options handed on to each tab's TUI, as `playground tui` spells them
-APP_OPTIONS = {"device": "--device", "seed": "--seed"}
+APP_OPTIONS = {"device": "--device", "seed": "--seed", "presenter": "--presenter"}
 
 
 def _port(text: str) -> int:
@@ -77,6 +77,12 @@ def add_parser(
         default=None,
         metavar="N",
         help="tabs open at once (default: free memory / 320 MB)",
+    )
+    p.add_argument(
+        "--presenter",
+        action="store_true",
+        help="every tab starts in presenter mode (large type, slow motion; P toggles it); "
+        "?fontsize=N in the address scales the page",
     )
     session_options(p)
 

@@ -52,6 +52,7 @@ from playground.ui.dialogs.path_prompt import PathPrompt
 from playground.ui.dialogs.preset_picker import PresetPicker
 from playground.ui.dialogs.resume_offer import ResumeOffer
 from playground.ui.messages import RunnerEvent, SnapshotReady, wrap
+from playground.ui.presenter.theme import THEME as PRESENTER_THEME
 from playground.ui.quitting import QuitSave
 from playground.ui.training.fallback import FALLBACK_DEVICE, device_unavailable
 from playground.ui.training.main_screen import MainScreen
@@ -96,12 +97,14 @@ class PlaygroundApp(App[None]):
         autosave: bool | str | Path = False,
         runner_factory: RunnerFactory,
         explorer_factory: ExplorerFactory | None = None,
+        presenter: bool = False,
     ) -> None:
         """``autosave``: True saves to the per-user state directory on quit (the CLI's
         choice; ``PLAYGROUND_NO_AUTOSAVE=1`` turns it off), a path saves there, False
         (the default, for tests and embedding) neither saves nor offers to resume.
         ``runner_factory(publish, max_rate=, device=)`` makes the training runner and
-        ``explorer_factory(publish)`` the autograd explorer's worker (``playground.tui``)."""
+        ``explorer_factory(publish)`` the autograd explorer's worker (``playground.tui``).
+        ``presenter``: start in presenter mode (``P`` toggles it)."""
         super().__init__()
         self.preset = preset
         self.device = device
@@ -134,10 +137,14 @@ class PlaygroundApp(App[None]):
         self.session_file: str | None = None  # the last file saved or opened (ctrl+s/o)
         # the palette's theme, remembered like the autosave: for the CLI, not for tests
         self.theme_file = theme_path() if autosave is True else None
+        self.presenter = presenter  # open the presenter screen at the start
+        self.presenting = False  # it is up: its theme is the room's, not remembered
+        self.register_theme(PRESENTER_THEME)
         restore_theme(self, self.theme_file)
 
     def watch_theme(self, name: str) -> None:
-        remember_theme(self.theme_file, name)
+        if not self.presenting:
+            remember_theme(self.theme_file, name)
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -161,6 +168,8 @@ class PlaygroundApp(App[None]):
         # after the first frame: the screen exists to receive events, and shows
         # "loading torch..." while the runner imports it
         self.runner.start()
+        if self.presenter:
+            self.action_presenter()
         if self.resume:
             self.session_file = self.resume
             self.submit(Open(self.resume))
@@ -220,6 +229,12 @@ class PlaygroundApp(App[None]):
             ev.message,
         )
         self.main.apply(ev)
+        if len(self.screen_stack) > 1:  # the presenter follows the session too
+            from playground.ui.presenter.screen import PresenterScreen
+
+            for screen in self.screen_stack:
+                if isinstance(screen, PresenterScreen):
+                    screen.apply(ev)
         if ev.status != before and ev.status in (Status.DIVERGED, Status.CONVERGED):
             diverged = ev.status is Status.DIVERGED
             self.notify(
@@ -370,6 +385,15 @@ class PlaygroundApp(App[None]):
             self.notify("the autograd explorer is not available", severity="warning")
             return
         self.push_screen(GradScreen(self.explorer_factory))
+
+    def action_presenter(self) -> None:
+        """P: presenter mode (large type, a phase banner, slow motion), or back from it."""
+        from playground.ui.presenter.screen import PresenterScreen
+
+        if isinstance(self.screen, PresenterScreen):
+            self.screen.dismiss(None)
+        elif self.screen is self.main:
+            self.push_screen(PresenterScreen())
 
     def action_recover(self) -> None:
         if self.can_fall_back:

@@ -29,7 +29,11 @@ INTRO = (
     'says each action with its numbers and warns where a course says "so important" '
     "(a forgotten zero_grad, a stale gradient, too large an lr). y: type the value you "
     "expect (w.grad = -174), then act, and see how close you were. L follows the "
-    "preset's lesson step by step; d shows the preset's whole text.\n\nEvery button has a key. Tab "
+    "preset's lesson step by step; d shows the preset's whole text.\n\nP: presenter mode, for a "
+    "projector: the parameters, gradients and losses in large digits, a banner that lights "
+    "each phase (zero_grad, forward, backward, step) as it happens, and slow motion - space "
+    "plays a train step one phase every 2 s (+ faster, - slower, space pauses); P or Escape "
+    "comes back here.\n\nEvery button has a key. Tab "
     "moves between panels and fields, Escape returns to the parameter table, Enter on a "
     "parameter prints it in full. In a settings field the letters type (the field and its "
     "label are highlighted): Enter applies the value, Escape leaves the field and keeps "

@@ -103,6 +103,7 @@ class MainScreen(Screen[None]):
         Binding("o", "optimizer", "optim"),
         Binding("a", "lab", "accum. lab"),
         Binding("v", "landscape", "the loss landscape, with the path of the updates", show=False),
+        Binding("P", "app.presenter", "presenter mode: big type, slow motion", show=False),
         Binding("t", "app.traceback", "last error", show=False),
         Binding("c", "app.recover", "continue on the CPU (after a device failure)", show=False),
         Binding("escape", "home", "main view", show=False),
@@ -115,7 +116,7 @@ class MainScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.snapshot: Snapshot | None = None
-        self._running = False
+        self._was_running = False
         self.arrangement = Arrangement()  # the layout in force and the panels chosen
         self._title = ""  # the preset's title, fitted to the header's width
         self._panels: _Panels | None = None
@@ -248,7 +249,7 @@ class MainScreen(Screen[None]):
             self._fit_title()
             self.query_one("#description", Static).update(" ".join(s.description.split()))
         w = self._widgets()
-        throttle = running and self._running
+        throttle = running and self._was_running
         now = time.monotonic()
         due = self._due
         if not throttle:
@@ -279,8 +280,8 @@ class MainScreen(Screen[None]):
             w.fit.update_snapshot(s)
         if published.explanation is not None:
             self.coaching.show(published.explanation)
-        if running != self._running:
-            self._running = running
+        if running != self._was_running:
+            self._was_running = running
             self.query_one(ActionBar).show_running(running)
 
     def _widgets(self) -> _Panels:
