@@ -17,10 +17,33 @@ from playground.training.presets import find_preset
 from playground.training.session import Session
 
 
+def student_optimizer(session: Session) -> torch.optim.Optimizer | None:
+    """The optimizer as the course writes it: ``torch.optim.SGD(params, lr=...)`` with
+    torch's defaults (the session's own runs multi-tensor updates: ``foreach=True``)."""
+    cfg, params = session.cfg, list(session.model.params.values())
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
+    return None
+
+
 def bare_loop(session: Session, steps: int) -> float:
     """steps/s of ``zero_grad(); loss = loss_fn(model(xb), yb); loss.backward(); step()``
-    on the session's own model, data and optimizer (by-hand GD written out likewise)."""
-    model, x, y, opt = session.model, session.x, session.y, session.optimizer
+    on the session's own model, data and optimizer (by-hand GD written out likewise).
+    Where the preset has a validation set, each epoch ends with the course's evaluation
+    phase (seed 004: ``with torch.no_grad(): loss_val = loss_fn(model(X_val), y_val)``,
+    its ``.item()`` kept), as the session's run does."""
+    model, x, y = session.model, session.x, session.y
+    opt = student_optimizer(session)
+    val = session.build.val
+    val_losses: list[float] = []
     params = list(model.params.values())
     b, nb, loss_name, lr = session.batch_size, session.n_batches, session.cfg.loss, session.cfg.lr
     sync = session.device.type == "cuda"
@@ -46,6 +69,9 @@ def bare_loop(session: Session, steps: int) -> float:
             with torch.no_grad():
                 for p in params:
                     p -= lr * p.grad
+        if val is not None and (c + 1) % nb == 0:
+            with torch.no_grad():
+                val_losses.append(compute_loss(loss_name, model(val[0]), val[1]).item())
     if sync:
         torch.cuda.synchronize()
     return steps / (time.perf_counter() - t)

@@ -19,6 +19,7 @@ import sys
 import termios
 import time
 from dataclasses import dataclass
+from typing import Any
 
 # The footer's key labels are in the very first frame the app paints.
 FIRST_FRAME = re.compile(rb"forward|loading torch")
@@ -127,3 +128,84 @@ def bytes_per_second(preset: str, seconds: float, fps: float | None = None) -> t
     app.close()
     steps = [int(m) for m in re.findall(rb"step (\d+)", tail)]
     return total / elapsed, max(steps, default=0)
+
+
+class Screen:
+    """The terminal's screen as a user sees it: the app's bytes decoded by pyte."""
+
+    def __init__(self, app: PtyApp, cols: int, rows: int) -> None:
+        import pyte
+
+        self.app = app
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+
+    def text(self) -> str:
+        return "\n".join(self.screen.display)
+
+    def wait(self, predicate: Any, timeout: float = 30.0) -> float:
+        """Read until ``predicate(text on screen)`` holds; when the bytes that made it
+        hold arrived (decoding them here is the terminal's work, not the app's)."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            chunk = self.app.read(0.02)
+            if chunk:
+                arrived = time.perf_counter()
+                self.stream.feed(chunk)
+                if predicate(self.text()):
+                    return arrived
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the screen never showed the expected state:\n" + self.text())
+
+
+def _count(text: str, name: str) -> str:
+    """The backward column of parameter ``name``'s row ("x3", "zeroed", ...)."""
+    for line in text.splitlines():
+        cells = line.strip("│ ").split()
+        if cells and cells[0] == name and len(cells) >= 4:
+            return cells[3]
+    return ""
+
+
+def key_to_screen(
+    preset: str, key: str, presses: int, cols: int = 120, rows: int = 40, param: str = "weight"
+) -> dict[str, float]:
+    """Key written to the terminal -> the frame showing its effect decoded on the screen,
+    in milliseconds (p50 / p95). ``b``: the backward column counts one more; ``z`` (after
+    a ``b``): it says zeroed; ``n``: the status bar shows the next step."""
+    env = {"PLAYGROUND_NO_AUTOSAVE": "1", "TEXTUAL_ANIMATIONS": "none"}
+    app = spawn(["-m", "playground", preset, "--device", "cpu"], cols, rows, env)
+    screen = Screen(app, cols, rows)
+    try:
+        screen.wait(lambda t: "idle" in t and _count(t, param) != "", timeout=60)
+        time.sleep(0.5)
+        times = []
+        for i in range(presses):
+            if key == "b":
+                if i % 9 == 0:  # keep the count one digit: zero first
+                    app.send("z")
+                    screen.wait(lambda t: _count(t, param) in ("zeroed", "None"))
+                want = f"x{i % 9 + 1}"
+                done = lambda t, w=want: _count(t, param).startswith(w)  # noqa: E731
+            elif key == "z":
+                app.send("b")
+                screen.wait(lambda t: _count(t, param).startswith("x"))
+                done = lambda t: _count(t, param) == "zeroed"  # noqa: E731
+            elif key == "n":
+                want = f"step {i + 1} "
+                done = lambda t, w=want: w in t  # noqa: E731
+            else:
+                raise ValueError(f"no screen change known for key {key!r}")
+            time.sleep(0.05)  # the previous frame is out; the next key starts clean
+            while app.read(0.0):
+                pass
+            t0 = time.perf_counter()
+            app.send(key)
+            times.append((screen.wait(done) - t0) * 1000)
+    finally:
+        app.close()
+    times.sort()
+    return {
+        "p50": statistics.median(times),
+        "p95": times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))],
+    }

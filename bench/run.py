@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import data_bench  # noqa: E402
 import engine_bench  # noqa: E402
 import pty_bench  # noqa: E402
 import torch  # noqa: E402
@@ -68,21 +69,24 @@ def main() -> int:
         ratio <= 0.35,
     )
 
-    # 2. key -> parameter table
-    presses = 20 if q else 200
-    for key, label in (("n", "train step"), ("b", "backward")):
-        lat = ui_bench.run(ui_bench.key_latency("noisy-line", key, presses))
-        add(
-            "2",
-            f"`{key}` ({label}) -> params table, {presses} presses (p50 / p95)",
-            f"{lat['p50']:.1f} / {lat['p95']:.1f} ms",
-            "p95 <= 50 ms",
-            lat["p95"] <= 50,
-        )
+    # 2. key -> screen, measured at the terminal: the frame decoded from the pty
+    presses = 15 if q else 100
+    for cols, rows_ in ((120, 40), (80, 24)):
+        for key, label in (("n", "train step"), ("b", "backward"), ("z", "zero_grad")):
+            lat = pty_bench.key_to_screen("noisy-line", key, presses, cols, rows_)
+            add(
+                "2",
+                f"`{key}` ({label}) -> frame at the terminal, {cols}x{rows_} (p50 / p95)",
+                f"{lat['p50']:.1f} / {lat['p95']:.1f} ms",
+                "p95 <= 50 ms",
+                lat["p95"] <= 50,
+            )
 
-    # 3. run-mode throughput, app attached vs bare loop (same thread count)
+    # 3. run-mode throughput, app attached vs the bare loop (same thread count); the
+    # bare loop is the course's: default optimizer, validation each epoch where the
+    # preset has a validation set
     torch.set_num_threads(torch.get_num_threads())
-    for preset in ("noisy-line", "xor"):
+    for preset in ("noisy-line", "xor", "spiral"):
         bare = engine_bench.compare(preset, "cpu", 200 if q else 2000, 2 if q else 5)["bare"]
         stats: dict[str, float] = {}
         app_rate = ui_bench.run(ui_bench.app_throughput(preset, 1.0 if q else 5.0, stats))
@@ -92,13 +96,21 @@ def main() -> int:
             "3",
             f"run mode with the app vs bare loop ({preset}, CPU)",
             f"{app_rate:.0f} vs {bare:.0f} steps/s = {app_rate / bare:.2f}x",
-            ">= 0.9x",
-            app_rate / bare >= 0.9,
+            ">= 0.95x",
+            app_rate / bare >= 0.95,
         )
         add(
             "3",
             f"  UI thread CPU while running ({preset}; snapshots/s)",
             f"{stats['ui_cpu']:.1%} of a core ({stats['snapshots']:.0f}/s)",
+            "-",
+            None,
+        )
+        r = engine_bench.compare(preset, "cpu", 200 if q else 2000, 2 if q else 5)
+        add(
+            "3",
+            f"  headless Session.run vs bare loop ({preset}, CPU)",
+            f"{r['session']:.0f} vs {r['bare']:.0f} steps/s = {r['ratio']:.2f}x",
             "-",
             None,
         )
@@ -130,6 +142,17 @@ def main() -> int:
             bps <= 50 * 1024,
         )
 
+    # 4b. a CSV of 1e6 rows: read + session build vs numpy.loadtxt + one forward
+    n_rows = 20_000 if q else 1_000_000
+    d = data_bench.measure(n_rows, 1 if q else 3)
+    add(
+        "4",
+        f"CSV of {n_rows:.0e} rows: read + session build vs loadtxt + one forward",
+        f"{d['total_s']:.2f} s vs {d['peer_s']:.2f} s = {d['ratio']:.2f}x",
+        "<= 1.5x",
+        d["ratio"] <= 1.5,
+    )
+
     # 6. memory after a long run
     steps = 20_000 if q else 1_000_000
     mem = _memory_subprocess("noisy-line", steps)
@@ -137,8 +160,8 @@ def main() -> int:
         "6",
         f"peak RSS after {steps:.0e} steps vs RSS after start",
         f"{mem['peak_mib']:.0f} vs {mem['start_mib']:.0f} MiB = {mem['ratio']:.2f}x",
-        "<= 1.5x",
-        mem["ratio"] <= 1.5,
+        "<= 1.2x",
+        mem["ratio"] <= 1.2,
     )
 
     # 7. GPU

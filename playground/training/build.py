@@ -128,6 +128,10 @@ def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
 
 
 def make_optimizer(model: Model, cfg: TrainConfig) -> torch.optim.Optimizer | None:
+    """torch's own SGD and Adam with ``foreach=True`` (torch's default on CUDA): one
+    multi-tensor kernel per update instead of one Python-level call per parameter - on
+    the CPU half the time of a small MLP's train step goes to Adam's per-parameter loop.
+    The numbers are those of the default loop (tests/training/test_fast_optimizers.py)."""
     params = list(model.params.values())
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
@@ -136,9 +140,12 @@ def make_optimizer(model: Model, cfg: TrainConfig) -> torch.optim.Optimizer | No
             momentum=cfg.momentum,
             nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay,
+            foreach=True,
         )
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(
+            params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=True
+        )
     return None  # "gd": p -= lr * p.grad by hand
 
 

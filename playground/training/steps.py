@@ -10,6 +10,7 @@ before, put back if the action fails, and kept as the action's undo entry if it 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -285,18 +286,21 @@ class Stepper:
             return
         x, y = b.val
         size = self.cfg.batch_size or len(x)
+        classify = b.dataset.task == "classification"  # accuracy only where it means one
         total = correct = None
         with torch.no_grad():
             for i in range(0, len(x), size):
                 out = b.model(x[i : i + size])
                 loss = compute_loss(self.cfg.loss, out, y[i : i + size])
-                hits = (predict_labels(self.cfg.loss, out) == y[i : i + size]).sum()
                 total = loss if total is None else total + loss
-                correct = hits if correct is None else correct + hits
-            assert total is not None and correct is not None
-            val = total / -(-len(x) // size)
+                if classify:
+                    hits = (predict_labels(self.cfg.loss, out) == y[i : i + size]).sum()
+                    correct = hits if correct is None else correct + hits
+            assert total is not None
+            val = total / -(-len(x) // size) if size < len(x) else total
             b.val_history.record(val, step, len(b.history))
-            if b.dataset.task == "classification":
+            if classify:
+                assert correct is not None
                 b.series["val_acc"].record(correct.float() / len(x), step, epoch)
             self._keep_if_best(val, epoch)
 
@@ -309,6 +313,14 @@ class Stepper:
                 val.detach().clone(),
                 {n: p.detach().clone() for n, p in params.items()},
             )
+            return
+        if val.device.type == "cpu":  # reading a CPU tensor costs no device sync
+            v, kept = float(val), float(best.val_loss)
+            if not (v < kept or (math.isnan(kept) and not math.isnan(v))):
+                return
+            best.epoch.fill_(epoch)
+            best.val_loss.copy_(val)
+            torch._foreach_copy_(list(best.values.values()), [p.detach() for p in params.values()])
             return
         # better: lower, or the first finite one after NaN; a NaN loss is never better
         better = ~(val >= best.val_loss) & ~torch.isnan(val)
