@@ -89,6 +89,7 @@ class Runner(CommandThread):
         self.rank_pool: Any = None  # the accumulation lab's ranks (rank_pool.RankPool)
         self.landscape: Any = None  # the loss landscape shown (training.landscape.Watch)
         self._landscape_at = 0.0  # when it was last published
+        self.final_save: Saved | None = None  # the save made as the thread stopped
 
     def stop(self, timeout: float | None = SHUTDOWN_S, autosave: Path | None = None) -> bool:
         """End the thread after the command in hand (queued commands are dropped, a run
@@ -119,7 +120,9 @@ class Runner(CommandThread):
 
     def teardown(self) -> None:
         if self._autosave is not None and self.session is not None:
-            self.publish(self._save(self._autosave, sidecar=True))
+            # kept: once the app has gone, the command line says what became of it
+            self.final_save = self._save(self._autosave, sidecar=True)
+            self.publish(self.final_save)
         if self.rank_pool is not None:  # the accumulation lab's ranks end with the runner
             self.rank_pool.stop()
 

@@ -276,4 +276,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
         overrides={"max_steps": args.max_steps} if args.max_steps else None,
     )
     app.run()
+    # the save made as the app closed (q pressed twice while saving, or a crash): the
+    # app cannot say it any more, the terminal can
+    saved = getattr(getattr(app, "runner", None), "final_save", None)
+    if saved is not None and saved.error:
+        print(f"playground: the session was not saved: {saved.error}", file=sys.stderr)
+        return 1
+    if saved is not None and getattr(app, "quitting", None) is not None and app.quitting.pending:
+        print(f"playground: the session was saved to {saved.path}", file=sys.stderr)
     return int(getattr(app, "return_code", 0) or 0)

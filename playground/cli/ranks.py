@@ -70,6 +70,8 @@ def _short(v: Any) -> str:
 
 def run_ranks(args: argparse.Namespace) -> int:
     """Train ``args.preset`` on ``args.ranks`` ranks; print rows and a summary."""
+    from playground.cli.settings_check import checked_config
+    from playground.files import write_atomic
     from playground.training.catalog import PresetError
     from playground.training.config import USER_SETTINGS
     from playground.training.ddp import DDPRun, Job, script_for, under_torchrun
@@ -87,7 +89,7 @@ def run_ranks(args: argparse.Namespace) -> int:
     overrides.pop("device", None)
     try:
         preset = find_preset(args.preset)
-        cfg = preset.config.with_overrides(**overrides)
+        cfg = checked_config(preset, overrides)  # as a single-process run checks them
         steps = args.steps if args.steps is not None else cfg.max_steps
         every = args.every or max(1, steps // 20)
         job = Job(preset, cfg, steps, every)
@@ -97,9 +99,10 @@ def run_ranks(args: argparse.Namespace) -> int:
     except (PresetError, ValueError) as exc:
         return _fail(str(exc))
     if args.export_script:
-        from pathlib import Path
-
-        Path(args.export_script).write_text(script_for(job), encoding="utf-8")
+        try:  # a new file beside the target, renamed over it: never through a link
+            write_atomic(args.export_script, script_for(job))
+        except OSError as exc:
+            return _fail(f"--export-script: {exc}")
     _header(args, job, world, run.backend)
     mirror = Mirror(job, run.shares)
     try:

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from playground.cli.settings_check import checked_config, refuse_unused
+
 # the columns of the table output (the JSON rows carry everything)
 HEADER = ("step", "epoch", "batch_loss", "train_loss", "val_loss", "train_accuracy")
 
@@ -172,52 +174,12 @@ def _check_tolerance(until: float | None) -> None:
         raise ValueError(f"--until-loss: {problem.partition(': ')[2]}")
 
 
-def _option(field: str) -> str:
-    """The command-line option of a preset field ("train.loss" -> "--loss")."""
-    from playground.training.config import SETTINGS
-
-    section, _, key = field.partition(".")
-    for s in SETTINGS.values():
-        if (s.section, s.key) == (section, key) and s.label:
-            return s.option
-    return field
-
-
-def _unused(optimizer: str, overrides: dict[str, Any]) -> None:
-    """An option the optimizer does not use is refused, not silently ignored."""
-    from playground.training.config import SETTINGS, unused_settings
-
-    unused = unused_settings(optimizer, list(overrides))
-    if unused:
-        hint = " (gd is p -= lr * p.grad by hand: --optimizer sgd has momentum)"
-        raise ValueError(
-            f"{SETTINGS[unused[0]].option}: the {optimizer} optimizer does not use it"
-            + (hint if optimizer == "gd" else "")
-        )
-
-
 def _fresh(preset: Any, overrides: dict[str, Any]) -> Any:
     """A session of ``preset`` with the command line's settings, each checked against
     the preset's data (the loss and the labels, the model, the memory budget)."""
-    from playground.training.catalog import PresetError
-    from playground.training.config import SETTINGS
-    from playground.training.presets import check_fit
     from playground.training.session import Session
 
-    try:
-        cfg = preset.config.with_overrides(**overrides)
-    except ValueError as exc:  # "hidden: ..." -> "--hidden: ..."
-        name, _, reason = str(exc).partition(": ")
-        raise ValueError(f"{SETTINGS[name].option}: {reason}" if name in SETTINGS else exc) from exc
-    _unused(cfg.optimizer, overrides)
-    if overrides:
-        try:
-            check_fit(preset, cfg)
-        except PresetError as exc:
-            option = _option(exc.field)
-            where = f" ({exc.field})" if option != exc.field else ""
-            raise ValueError(f"{option}{where}: {exc.reason}") from exc
-    return Session(preset, config=cfg)
+    return Session(preset, config=checked_config(preset, overrides))
 
 
 def _resumed(args: argparse.Namespace) -> Any:
@@ -238,7 +200,7 @@ def _resumed(args: argparse.Namespace) -> Any:
             "(a new one restarts training from the seed): run the preset without --resume"
         )
     if overrides:
-        _unused(session.cfg.optimizer, overrides)
+        refuse_unused(session.cfg.optimizer, overrides)
         session.configure(**overrides)
     return session
 

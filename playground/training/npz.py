@@ -51,10 +51,13 @@ def _members(fh: io.BufferedReader, limit: int) -> dict[str, np.ndarray]:
         if len(infos) > MAX_MEMBERS:
             raise NpzError(f"{len(infos)} members: more than a session file has")
         total = sum(i.file_size for i in infos)
-        if total > limit:
+        # what reading it takes at its peak: the arrays, the tensors the session makes of
+        # them, and one member's bytes being decoded
+        need = 2 * total + max((i.file_size for i in infos), default=0)
+        if need > limit:
             raise NpzError(
-                f"its arrays would take {size_text(total)}, more than the "
-                f"{size_text(limit)} a session file may hold"
+                f"its arrays would take {size_text(total)} (about {size_text(need)} while "
+                f"loading), more than the {size_text(limit)} a session file may use"
             )
         out: dict[str, np.ndarray] = {}
         for info in infos:

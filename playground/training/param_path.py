@@ -31,7 +31,14 @@ if TYPE_CHECKING:
 
 JUMP_KINDS = ("load_values", "set_values")  # transcript entries that move the parameters
 MAX_BYTES = 64 * 2**20  # host memory of one path before its older half is thinned
-_DEVICE_CHUNK = 1024
+_DEVICE_CHUNK = 1024  # points staged on the device before one transfer to the host ...
+_STAGE_BYTES = 16 * 2**20  # ... fewer where 1024 of them would take more than this
+
+
+def _chunk_rows(size: int) -> int:
+    """Rows of the device staging buffer for points of ``size`` parameters: a 16 MiB
+    buffer at most (a 1024x1024 MLP stages 4 points, not 1024 = 4 GiB)."""
+    return max(1, min(_DEVICE_CHUNK, _STAGE_BYTES // max(1, 4 * size)))
 
 
 class ParamPath:
@@ -45,7 +52,7 @@ class ParamPath:
         self._step = np.empty(256, dtype=np.int64)  # the step count after it
         self._n = 0  # points in the path now
         self._written = 0  # points held (beyond _n: what redo may find again)
-        self._buf: torch.Tensor | None = None  # (1024, size) on the device: staged points
+        self._buf: torch.Tensor | None = None  # (rows, size) on the device: staged points
         self._rows: list[torch.Tensor] = []  # its rows, as views
         self._fill = 0  # rows of _buf in use
         self._meta: list[tuple[int, int]] = []  # (index, step) of each staged row
@@ -73,14 +80,14 @@ class ParamPath:
         if buf is None or buf.device != views[0].device or buf.dtype != views[0].dtype:
             self.flush()  # new, or the session moved to another device
             self._buf = torch.empty(
-                (_DEVICE_CHUNK, self.size), dtype=views[0].dtype, device=views[0].device
+                (_chunk_rows(self.size), self.size), dtype=views[0].dtype, device=views[0].device
             )
             self._rows = list(self._buf.unbind(0))
 
         def write(step: int) -> None:
             if self._written > self._n:  # a new future: what redo could find is gone
                 self._written = self._n
-            if self._fill == _DEVICE_CHUNK:
+            if self._fill == len(self._rows):
                 self.flush()
             torch.cat(views, out=self._rows[self._fill])
             self._meta.append((self._next, step))

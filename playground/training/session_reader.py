@@ -275,10 +275,10 @@ def read_state(r: Reader, doc: Any, s: Session, lengths: dict[str, int]) -> Trai
         transcript=read_entries(r, doc, s),
         best=read_best(r, doc.get("best"), s),
     )
-    if cfg.loss in NAN_FREE_LOSSES and any(bool(t.isnan().any()) for t in state.tensors()):
+    if cfg.loss in NAN_FREE_LOSSES and not all(bool(t.isfinite().all()) for t in state.tensors()):
         raise r.error(
-            f"NaN in the parameters or the optimizer state: {cfg.loss} refuses NaN "
-            "(training never leaves them so)"
+            f"NaN or infinity in the parameters or the optimizer state: {cfg.loss} refuses "
+            "them (training never leaves them so)"
         )
     return state
 

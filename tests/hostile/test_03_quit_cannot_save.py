@@ -246,3 +246,49 @@ def test_a_process_quitting_during_torch_work_finishes_it_and_exits_cleanly(
     assert run.returncode == 0, run.stderr[-2000:]
     assert "stopped" in run.stdout
     assert load_session(target).step_count == 1
+
+
+async def test_q_twice_while_an_unwritable_save_waits_is_told_on_the_terminal(
+    state_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """q, then q again while the save waits behind a long command: the app closes, the
+    runner saves as it stops, and when that fails the command line says so (exit 1) -
+    the app cannot any more."""
+    from playground.cli import main as cli
+    from playground.protocol import Call
+    from playground.tui import make_app
+
+    target = tmp_path / "no-such-dir-file"
+    target.write_text("a file, not a folder")
+    gate, inside = threading.Event(), threading.Event()
+    app = make_app("five-points", device="cpu", autosave=target / "autosave.npz")
+
+    def long_action(s: Any) -> None:
+        inside.set()
+        gate.wait(120)
+
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda s: s.step == 0, what="the preset")
+        app.submit(Call(long_action, "long"))
+        await _wait(pilot, inside.is_set, "the command in hand")
+        await pilot.press("q")
+        await pilot.press("q")  # "q again closes the app now; the save still ends first"
+        await _wait(pilot, lambda: app._exit, "the app closing")
+        gate.set()
+    saved = app.runner.final_save
+    assert saved is not None and saved.error and "autosave.npz" in saved.error
+
+    class Ran:  # cmd_tui with this app, its run already over
+        def __init__(self) -> None:
+            self.runner, self.quitting, self.return_code = app.runner, app.quitting, 0
+
+        def run(self) -> None:
+            pass
+
+    args = cli.build_parser().parse_args(["tui", "five-points"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "has_terminal", lambda: True)
+        mp.setattr("playground.tui.make_app", lambda **_: Ran())
+        code = cli.cmd_tui(args)
+    assert code == 1
+    assert "the session was not saved" in capsys.readouterr().err

@@ -241,3 +241,34 @@ def test_inline_data_within_the_budget_still_loads(tmp_path: Path) -> None:
     assert load_preset(p).build_dataset().n_features == 1
     json.dumps(INLINE)
     np.testing.assert_array_equal(load_preset(p).build_dataset().train.y.numpy(), INLINE["y"])
+
+
+def test_a_bomb_whose_arrays_fit_but_whose_loading_would_not_is_refused(
+    saved_sgd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Declared arrays of 6 MiB under an 8 MiB budget: reading them takes the arrays,
+    the tensors made of them and a member's bytes at once - refused before inflating."""
+    monkeypatch.setenv("PLAYGROUND_MEMORY_MB", "8")
+    bomb = tmp_path / "bomb6.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("meta.json.npy", b"\x00" * (6 * 2**20))
+    refused(bomb, "while loading")
+
+
+def test_the_parameter_path_of_a_large_model_stages_at_most_16_mib_on_the_device() -> None:
+    """The path of every update keeps points on the device before one transfer: for a
+    model of a million parameters 4 points (16 MiB), not 1024 (4 GiB); every point is
+    still kept, in order."""
+    import torch
+
+    from playground.training.param_path import ParamPath
+
+    w = torch.zeros(1024, 1024)
+    path = ParamPath([w])
+    write = path.writer([w])
+    for step in range(1, 11):
+        w.fill_(step)
+        write(step)
+        assert path._buf is not None and path._buf.numel() * 4 <= 16 * 2**20
+    path.flush()
+    assert path._n == 11 and [float(path._values[i, 0]) for i in range(11)] == list(range(11))

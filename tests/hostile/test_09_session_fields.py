@@ -302,6 +302,8 @@ ARRAYS = st.sampled_from(
         lambda a: a.astype(bool),
         lambda a: np.full_like(a, np.nan, dtype=np.float32),
         lambda a: np.full_like(a, 1e38, dtype=np.float32),
+        lambda a: np.full_like(a, np.inf, dtype=np.float32),
+        lambda a: np.full_like(a, -np.inf, dtype=np.float32),
         lambda a: np.zeros((0,), dtype=a.dtype),
         lambda a: np.asarray(7, dtype=a.dtype),
         lambda a: np.full_like(a, -5).astype(a.dtype),
@@ -346,3 +348,17 @@ def _works(s: Any) -> None:
         s.snapshot()
     s.undo()
     s.snapshot()
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, 1e300])
+def test_infinite_parameters_of_a_bce_model_are_refused(
+    value: float, saved_adam: Path, tmp_path: Path
+) -> None:
+    """bce cannot take an infinite weight (sigmoid(inf - inf) is NaN): refused on load,
+    not a traceback at the first key (1e300 is infinite in float32)."""
+    arrays = read_arrays(saved_adam)
+    key = next(k for k in sorted(arrays) if k.startswith("value/") and k.endswith("weight"))
+    w = arrays[key].astype(np.float64)
+    w.reshape(-1)[0] = value
+    arrays[key] = w.astype(np.float32) if abs(value) != 1e300 else w
+    refused(write_session(tmp_path / "inf.npz", arrays), "infinity")
