@@ -141,7 +141,8 @@ async def memory_after(preset: str, steps: int) -> dict[str, float]:
         await pilot.pause(0.5)
         start = _rss_kib()
         await pilot.press("r")
-        await _wait(pilot, lambda: app.snapshot.step >= steps and not app.running, timeout=3600)
+        while not (app.snapshot.step >= steps and not app.running):  # polled slowly: a
+            await pilot.pause(0.5)  # busy poll would take the GIL from the training thread
         await pilot.pause(0.5)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"start_mib": start / 1024, "peak_mib": peak / 1024, "ratio": peak / max(start, 1)}
