@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from playground.training.build import make_optimizer
 from playground.training.models import compute_loss
 from playground.training.presets import find_preset
 from playground.training.session import Session
@@ -20,18 +21,7 @@ from playground.training.session import Session
 def student_optimizer(session: Session) -> torch.optim.Optimizer | None:
     """The optimizer as the course writes it: ``torch.optim.SGD(params, lr=...)`` with
     torch's defaults (the session's own runs multi-tensor updates: ``foreach=True``)."""
-    cfg, params = session.cfg, list(session.model.params.values())
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov,
-            weight_decay=cfg.weight_decay,
-        )
-    return None
+    return make_optimizer(session.model, session.cfg, foreach=None)
 
 
 def bare_loop(session: Session, steps: int) -> float:

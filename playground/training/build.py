@@ -127,11 +127,14 @@ def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
     )
 
 
-def make_optimizer(model: Model, cfg: TrainConfig) -> torch.optim.Optimizer | None:
+def make_optimizer(
+    model: Model, cfg: TrainConfig, foreach: bool | None = True
+) -> torch.optim.Optimizer | None:
     """torch's own SGD and Adam with ``foreach=True`` (torch's default on CUDA): one
     multi-tensor kernel per update instead of one Python-level call per parameter - on
     the CPU half the time of a small MLP's train step goes to Adam's per-parameter loop.
-    The numbers are those of the default loop (tests/training/test_fast_optimizers.py)."""
+    The numbers are those of the default loop (tests/training/test_fast_optimizers.py);
+    ``foreach=None`` makes torch's default, as the course writes it."""
     params = list(model.params.values())
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
@@ -140,11 +143,11 @@ def make_optimizer(model: Model, cfg: TrainConfig) -> torch.optim.Optimizer | No
             momentum=cfg.momentum,
             nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay,
-            foreach=True,
+            foreach=foreach,
         )
     if cfg.optimizer == "adam":
         return torch.optim.Adam(
-            params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=True
+            params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=foreach
         )
     return None  # "gd": p -= lr * p.grad by hand
 

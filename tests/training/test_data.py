@@ -185,7 +185,7 @@ def test_read_csv_reads_a_large_table_as_python_would(tmp_path, newline):
     float32 values; quoted fields, extra columns and a missing final newline included."""
     rng = np.random.default_rng(7)
     values = rng.normal(size=(5000, 3)) * 10.0 ** rng.integers(-8, 8, size=(5000, 3))
-    lines = ['id,x1,x2,y'] + [
+    lines = ["id,x1,x2,y"] + [
         f'{i},"{a!r}",{b!r},{c!r}' for i, (a, b, c) in enumerate(values.tolist())
     ]
     path = tmp_path / "big.csv"

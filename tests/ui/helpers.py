@@ -56,3 +56,12 @@ def grad(s: Any, name: str) -> float:
 
 def value(s: Any, name: str) -> float:
     return float(s.param(name).value.reshape(-1)[0])
+
+
+async def until(pilot: Pilot, predicate: Any, what: str, timeout: float = 30.0) -> None:
+    """Wait (bounded, never on time alone) until ``predicate()`` holds."""
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

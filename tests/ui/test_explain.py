@@ -14,8 +14,8 @@ from playground.tui import make_app
 from playground.ui.app import PlaygroundApp
 from playground.ui.dialogs.reading import DescriptionScreen, LessonPicker
 from playground.ui.training.explain_panel import KEYS, ExplainPanel
-from tests.ui.helpers import wait_for, wait_seq
-from tests.ui.test_first_hour import go_to_field, type_into, until
+from tests.ui.helpers import until, wait_for, wait_seq
+from tests.ui.test_first_hour import go_to_field, type_into
 
 
 def panel(app: PlaygroundApp) -> ExplainPanel:

@@ -20,17 +20,9 @@ from playground.ui.dialogs.confirm import ConfirmScreen
 from playground.ui.dialogs.path_prompt import PathPrompt
 from playground.ui.dialogs.preset_picker import PresetPicker
 from playground.ui.training.hyperparams import FIELDS
-from tests.ui.helpers import wait_for, wait_seq
+from tests.ui.helpers import until, wait_for, wait_seq
 
 MISSING = "cuda:97"  # a device no machine has: the same path as cuda on a CPU-only one
-
-
-async def until(pilot: Pilot, predicate: Any, what: str, timeout: float = 30.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def loading_text(app: PlaygroundApp) -> str:

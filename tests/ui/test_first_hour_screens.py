@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Button, Tabs
 from textual.widgets._tabs import Underline
 
@@ -23,7 +21,7 @@ from playground.tui import make_app
 from playground.ui.app import PlaygroundApp
 from playground.ui.dialogs.preset_picker import PresetPicker
 from playground.ui.messages import RunnerEvent
-from tests.ui.helpers import cell, wait_for, wait_seq
+from tests.ui.helpers import cell, until, wait_for, wait_seq
 
 
 def screen_lines(app: PlaygroundApp) -> list[str]:
@@ -37,14 +35,6 @@ def canvas_rows(text: str) -> list[str]:
     top = next(i for i, r in enumerate(rows) if "┌" in r)
     bottom = next(i for i, r in enumerate(rows) if "└" in r)
     return rows[top + 1 : bottom]
-
-
-async def until(pilot: Pilot, predicate: Any, what: str, timeout: float = 30.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --- matrices, and the count column in sight ------------------------------------------

@@ -11,7 +11,6 @@ sends the next phase at once), and short where it must go on by itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.style import Style
@@ -31,17 +30,9 @@ from playground.ui.presenter.screen import PresenterScreen
 from playground.ui.presenter.slow_motion import SlowMotion
 from playground.ui.presenter.theme import OKABE_ITO, PRESENTER_THEME
 from playground.ui.training.main_screen import MainScreen
-from tests.ui.helpers import grad, wait_seq
+from tests.ui.helpers import grad, until, wait_seq
 
 NEVER = 3600.0  # a pace no test waits for: space alone moves slow motion on
-
-
-async def until(pilot: Pilot, predicate: Any, what: str, timeout: float = 30.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def screen_lines(app: PlaygroundApp) -> list[str]:
