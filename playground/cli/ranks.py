@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from playground.cli.settings_check import short_values
 from playground.training.report import dumps
 
 NOT_WITH_RANKS = ("resume", "export_csv", "save", "until_loss", "actions", "restore_best")
@@ -57,15 +58,6 @@ def _fail(message: str, code: int = 2) -> int:
 
 def _fmt(v: Any) -> str:
     return "-" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
-
-
-def _short(v: Any) -> str:
-    if v is None:
-        return "-"
-    a = np.asarray(v, dtype=float).reshape(-1)
-    if a.size > 4:
-        return f"[{a.size} values, |.| {np.linalg.norm(a):.4g}]"
-    return "[" + ", ".join(f"{x:.6g}" for x in a) + "]"
 
 
 def run_ranks(args: argparse.Namespace) -> int:
@@ -235,7 +227,7 @@ def _summary(
     cols = [(label, vals) for label, vals in cols if vals]
     print(f"{'param':<10}" + "".join(f"{label:>30}" for label, _ in cols))
     for n in final:
-        print(f"{n:<10}" + "".join(f"{_short(vals.get(n)):>30}" for _, vals in cols))
+        print(f"{n:<10}" + "".join(f"{short_values(vals.get(n)):>30}" for _, vals in cols))
     if check is not None:
         print("(fp32 sums agree to ~1e-7, not bit for bit)")
     return 0

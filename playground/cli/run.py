@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from playground.cli.settings_check import checked_config, refuse_unused
+from playground.cli.settings_check import checked_config, refuse_unused, short_values
 
 # the columns of the table output (the JSON rows carry everything)
 HEADER = ("step", "epoch", "batch_loss", "train_loss", "val_loss", "train_accuracy")
@@ -315,17 +315,6 @@ def _finish(args: argparse.Namespace, session: Any, reason: str, message: str) -
     cols = [(label, vals) for label, vals in cols if vals]
     print(f"{'param':<10}" + "".join(f"{label:>30}" for label, _ in cols))
     for n in s["final"]:
-        cells = "".join(f"{_short(vals.get(n)):>30}" for _, vals in cols)
+        cells = "".join(f"{short_values(vals.get(n)):>30}" for _, vals in cols)
         print(f"{n:<10}{cells}")
     return 0
-
-
-def _short(v: Any) -> str:
-    import numpy as np
-
-    if v is None:
-        return "-"
-    a = np.asarray(v, dtype=float).reshape(-1)
-    if a.size > 4:
-        return f"[{a.size} values, |.| {np.linalg.norm(a):.4g}]"
-    return "[" + ", ".join(f"{x:.6g}" for x in a) + "]"

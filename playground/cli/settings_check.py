@@ -1,6 +1,6 @@
-"""The command line's settings checked as a run takes them: each valid, used by the
-optimizer it is given for and fitting the preset's data - for one process
-(``playground run``) and for ranks (``--ranks``) alike."""
+"""What ``playground run`` shares with its ``--ranks`` path: the command line's settings
+checked as a run takes them (each valid, used by the optimizer it is given for and
+fitting the preset's data), and the final table's parameter cells."""
 
 from __future__ import annotations
 
@@ -52,3 +52,15 @@ def checked_config(preset: Any, overrides: dict[str, Any]) -> Any:
             where = f" ({exc.field})" if option != exc.field else ""
             raise ValueError(f"{option}{where}: {exc.reason}") from exc
     return cfg
+
+
+def short_values(v: Any) -> str:
+    """A parameter's values for the final table: up to 4 numbers, else size and norm."""
+    import numpy as np
+
+    if v is None:
+        return "-"
+    a = np.asarray(v, dtype=float).reshape(-1)
+    if a.size > 4:
+        return f"[{a.size} values, |.| {np.linalg.norm(a):.4g}]"
+    return "[" + ", ".join(f"{x:.6g}" for x in a) + "]"
