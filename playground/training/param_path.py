@@ -9,8 +9,9 @@ Point ``i`` of a build's path is the parameters after the ``i``-th change since 
 build began (point 0: its initial parameters), so a training state knows how long its
 path is: ``1 + steps + jumps`` (``length_of``). Undo and rollback cut the path back to
 that length; the cut-off points stay until a new point overwrites them, so redo finds
-them again. A path whose memory would pass ``MAX_BYTES`` thins its older half (every
-other point; the first is kept). A state this path cannot explain (a resumed session,
+them again. A path of more than ``MAX_POINTS`` points, or whose memory would pass
+``MAX_BYTES``, thins its older half (every other point; the first is kept): a drawn path
+needs no more, and a long run's memory stays flat. A state this path cannot explain (a resumed session,
 whose earlier path is not in its file) starts the path again at its parameters.
 
 Paths are kept by build (a rebuild has a path of its own; undoing it returns to the old
@@ -30,7 +31,9 @@ if TYPE_CHECKING:
     from playground.training.state import TrainState
 
 JUMP_KINDS = ("load_values", "set_values")  # transcript entries that move the parameters
-MAX_BYTES = 64 * 2**20  # host memory of one path before its older half is thinned
+MAX_BYTES = 64 * 2**20  # host memory of one path before its older half is thinned ...
+MAX_POINTS = 2**16  # ... or its number of points (1e6 steps of a 2-parameter model
+# held whole took 24 MB: a third of the app's growth over such a run)
 _DEVICE_CHUNK = 1024  # points staged on the device before one transfer to the host ...
 _STAGE_BYTES = 16 * 2**20  # ... fewer where 1024 of them would take more than this
 
@@ -118,12 +121,15 @@ class ParamPath:
         self._step[self._n : need] = m[:, 1]
         self._n = self._written = need
         self._next = int(self._index[need - 1]) + 1
-        if self._n * self.size * 4 > MAX_BYTES:
-            self._thin()
+        while (self._n > MAX_POINTS or self._n * self.size * 4 > MAX_BYTES) and self._thin():
+            pass
 
-    def _thin(self) -> None:
-        """Every other point of the older half goes (the first point stays)."""
+    def _thin(self) -> bool:
+        """Every other point of the older half goes (the first point stays); False if
+        there was none to drop."""
         half = self._n // 2
+        if half < 2:
+            return False
         boundary = int(self._index[half])  # from here on every point is still there
         keep = np.ones(self._n, dtype=bool)
         keep[1:half:2] = False
@@ -133,6 +139,7 @@ class ParamPath:
         self.thinned_below = max(self.thinned_below, boundary)
         self._n = self._written = kept
         self.version += 1
+        return True
 
     def cut(self, length: int, step: int, values: Iterable[torch.Tensor]) -> None:
         """Back (or forward again) to a state whose path is ``length`` points long and

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -23,6 +23,7 @@ from playground.training import analytic
 from playground.training.build import Build, ctx_of
 from playground.training.code import Ctx
 from playground.training.config import TrainConfig
+from playground.training.fast_update import fast_update
 from playground.training.models import compute_loss, predict_labels
 from playground.training.param_path import path_of, restore_path, start_path
 from playground.training.snapshot import KIND_TRAIN
@@ -277,32 +278,48 @@ class Stepper:
             self.progress = replace(self.progress, epochs_done=p.epochs_done + 1, epoch_mark=mark)
 
     def _validate(self, step: int, epoch: int) -> None:
-        """The validation phase that ends epoch ``epoch``, as the course's loop has it:
-        the loss averaged over the validation mini-batches and the accuracy, on the
-        validation curves; the parameters kept if the loss is the best so far. All on
-        the device (no host sync): this runs inside the fast path too."""
+        """The validation phase that ends epoch ``epoch`` (see ``_validator``)."""
+        validate = self._validator()
+        if validate is not None:
+            validate(step, epoch)
+
+    def _validator(self) -> Callable[[int, int], None] | None:
+        """The validation phase, as the course's loop has it, with its tensors and
+        settings looked up once (the fast path calls it every epoch): the loss averaged
+        over the validation mini-batches and the accuracy, on the validation curves; the
+        parameters kept if the loss is the best so far. All on the device (no host
+        sync). None without a validation set."""
         b = self.build
         if b.val is None:
-            return
+            return None
         x, y = b.val
-        size = self.cfg.batch_size or len(x)
+        n = len(x)
+        size = self.cfg.batch_size or n
+        chunks = [(x[i : i + size], y[i : i + size]) for i in range(0, n, size)]
         classify = b.dataset.task == "classification"  # accuracy only where it means one
-        total = correct = None
-        with torch.no_grad():
-            for i in range(0, len(x), size):
-                out = b.model(x[i : i + size])
-                loss = compute_loss(self.cfg.loss, out, y[i : i + size])
-                total = loss if total is None else total + loss
+        loss_name, model, history = self.cfg.loss, b.model, b.history
+        record_val, record_acc = b.val_history.record, b.series["val_acc"].record
+        keep = self._keep_if_best
+
+        def validate(step: int, epoch: int) -> None:
+            with torch.no_grad():
+                total = correct = None
+                for xv, yv in chunks:
+                    out = model(xv)
+                    loss = compute_loss(loss_name, out, yv)
+                    total = loss if total is None else total + loss
+                    if classify:
+                        hits = (predict_labels(loss_name, out) == yv).sum()
+                        correct = hits if correct is None else correct + hits
+                assert total is not None
+                val = total / len(chunks) if len(chunks) > 1 else total
+                record_val(val, step, len(history))
                 if classify:
-                    hits = (predict_labels(self.cfg.loss, out) == y[i : i + size]).sum()
-                    correct = hits if correct is None else correct + hits
-            assert total is not None
-            val = total / -(-len(x) // size) if size < len(x) else total
-            b.val_history.record(val, step, len(b.history))
-            if classify:
-                assert correct is not None
-                b.series["val_acc"].record(correct.float() / len(x), step, epoch)
-            self._keep_if_best(val, epoch)
+                    assert correct is not None
+                    record_acc(correct.float() / n, step, epoch)
+                keep(val, epoch)
+
+        return validate
 
     def _keep_if_best(self, val: torch.Tensor, epoch: int) -> None:
         params = self.build.model.params
@@ -367,7 +384,14 @@ class Stepper:
             self.progress.epochs_done,
             self.progress.epoch_mark,
         )
-        validate = b.val is not None
+        validate = self._validator()
+        # the micro-batches in order, as views made once each (reshuffled ones are
+        # gathered afresh every step: they are copies, one epoch of them a dataset's worth)
+        views: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_batches
+        shuffle = self.cfg.shuffle
+        # opt.step()'s numbers with the per-call work done once (None: opt.step())
+        update = fast_update(opt)
+        retry = update is None and opt is not None  # once the first step has made the state
         path = path_of(b).writer(values)  # the parameters after every step (on the device)
         done = 0
         for i in range(n):
@@ -376,14 +400,20 @@ class Stepper:
             # call instead of one per step
             last = i == n - 1 or (deadline is not None and time.perf_counter() >= deadline)
             # .grad = None rather than zero_(): the same numbers after backward (every
-            # parameter gets a gradient each step) without a zeroing kernel per step
-            if opt is not None:
-                opt.zero_grad(set_to_none=True)
-            else:
-                for p in params:
-                    p.grad = None
+            # parameter gets a gradient each step) without a zeroing kernel per step;
+            # opt.zero_grad(set_to_none=True) does just this, through hooks
+            for p in params:
+                p.grad = None
             for _ in range(k):
-                xb, yb = (b.x, b.y) if full else self._batch(cursor)
+                if full:
+                    xb, yb = b.x, b.y
+                elif shuffle:
+                    xb, yb = self._batch(cursor)
+                else:
+                    pair = views[cursor % n_batches]
+                    if pair is None:
+                        pair = views[cursor % n_batches] = self._batch(cursor)
+                    xb, yb = pair
                 loss = compute_loss(loss_name, model(xb), yb)
                 (loss / scale if scale != 1 else loss).backward()
                 record(loss, step, KIND_TRAIN)
@@ -392,8 +422,17 @@ class Stepper:
             if last:
                 torch._foreach_copy_(prev, values)
                 self._prev_ready = True
-            if opt is not None:
+            if update is not None:
+                grads = [p.grad for p in params]
+                if any(g is None for g in grads):  # a parameter the loss does not use:
+                    opt.step()  # torch skips it (and its step count: no fast update after)
+                    update = None
+                else:
+                    update(grads)
+            elif opt is not None:
                 opt.step()
+                if retry:
+                    update, retry = fast_update(opt), False
             else:
                 with torch.no_grad():
                     for p in params:
@@ -404,8 +443,8 @@ class Stepper:
             path(step)
             if cursor // n_batches > mark:  # this step ended an epoch of the training loop
                 epochs, mark = epochs + 1, cursor // n_batches
-                if validate:
-                    self._validate(step, epochs)
+                if validate is not None:
+                    validate(step, epochs)
             if last:
                 break
         p = self.progress

@@ -258,6 +258,19 @@ def test_a_long_path_is_thinned_but_keeps_its_ends_and_undo(monkeypatch) -> None
     np.testing.assert_array_equal(values[-1], params_now(s).astype(np.float32))
 
 
+def test_a_long_run_holds_a_bounded_path_with_its_newest_points_whole(monkeypatch) -> None:
+    """A run far longer than ``MAX_POINTS`` steps keeps at most that many points, the
+    newest of them one per step, and its last point is the parameters now."""
+    monkeypatch.setattr(param_path, "MAX_POINTS", 64)
+    s = Session.from_preset("five-points", device="cpu", max_steps=10_000)
+    s.run(3000)
+    index, step, values = path_of(s.build).points()
+    assert len(index) <= 64
+    assert index[0] == 0 and step[-1] == 3000
+    assert (np.diff(index[-16:]) == 1).all()  # the newest stretch is not thinned
+    np.testing.assert_array_equal(values[-1], params_now(s).astype(np.float32))
+
+
 def test_decimation_keeps_every_turn_and_drops_straight_runs() -> None:
     """A zigzag of 5 corners with 200 points on each leg: the corners stay, the points
     between them go; a path that stays in one dot shrinks to its ends."""
