@@ -12,6 +12,7 @@ and copied to the host in one transfer per dtype: on a GPU each separate ``.cpu(
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,7 @@ class _Host:
             offset = 0
             for i in idx:
                 shape = self._items[i][1]
-                n = int(np.prod(shape, dtype=np.int64))
+                n = math.prod(shape)
                 a = flat[offset : offset + n].reshape(shape)
                 a.flags.writeable = False
                 out[i] = a
