@@ -37,6 +37,7 @@ from playground.training.lab import (
 from playground.training.models import Model, compute_loss
 from playground.training.parallel import RankError
 from playground.training.rank_pool import AllReduced, ModelSpec, RankPool, RankTask, default_ranks
+from playground.training.state import copy_optimizer_state
 
 MAX_K = 64
 Grads = dict[str, torch.Tensor]
@@ -209,7 +210,7 @@ class LabComputation:
         elif kind == "adam":
             opt = torch.optim.Adam(list(values.values()), lr=cfg.lr, betas=cfg.betas)
         if opt is not None and not fresh and live is not None and kind == cfg.optimizer:
-            opt.load_state_dict(copy.deepcopy(live.state_dict()))
+            opt.load_state_dict(copy_optimizer_state(live.state_dict()))
         for n, v in values.items():
             v.grad = grads[n].clone()
         before = {n: v.detach().clone() for n, v in values.items()}

@@ -11,8 +11,9 @@ path is: ``1 + steps + jumps`` (``length_of``). Undo and rollback cut the path b
 that length; the cut-off points stay until a new point overwrites them, so redo finds
 them again. A path of more than ``MAX_POINTS`` points, or whose memory would pass
 ``MAX_BYTES``, thins its older half (every other point; the first is kept): a drawn path
-needs no more, and a long run's memory stays flat. A state this path cannot explain (a resumed session,
-whose earlier path is not in its file) starts the path again at its parameters.
+needs no more, and a long run's memory stays flat. A state this path cannot explain (a
+resumed session, whose earlier path is not in its file) starts the path again at its
+parameters.
 
 Paths are kept by build (a rebuild has a path of its own; undoing it returns to the old
 one) in a registry that forgets a build with the last reference to it.

@@ -204,3 +204,20 @@ class UndoStack:
         moved = [fn(e) for e in self._entries]
         self._entries = deque(moved)
         self._bytes = sum(e.state.nbytes for e in moved)
+
+
+def copy_optimizer_state(obj: Any) -> Any:
+    """A copy of an optimizer's state dict: its tensors cloned, its dicts, lists and
+    tuples rebuilt, the rest (numbers, strings, None) kept. What ``copy.deepcopy`` gives
+    for these, in a tenth of the time (a run takes one at every slice). Load a copy:
+    ``load_state_dict`` may keep the very tensors it is given, and the optimizer updates
+    its state in place."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: copy_optimizer_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [copy_optimizer_state(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(copy_optimizer_state(v) for v in obj)
+    return obj

@@ -26,26 +26,18 @@ from playground.training.fast_update import fast_update
 from playground.training.models import compute_loss, predict_labels
 from playground.training.param_path import path_of, restore_path, start_path
 from playground.training.snapshot import KIND_TRAIN
-from playground.training.state import Best, Progress, TrainState, UndoEntry, UndoStack
+from playground.training.state import (
+    Best,
+    Progress,
+    TrainState,
+    UndoEntry,
+    UndoStack,
+    copy_optimizer_state,
+)
 
 
 class ActionError(RuntimeError):
     """An action that cannot be done in the current state (the message says why)."""
-
-
-def _copied(obj: Any) -> Any:
-    """A copy of an optimizer's state dict: its tensors cloned, its dicts, lists and
-    tuples rebuilt, the rest (numbers, strings, None) kept. What ``copy.deepcopy`` gives
-    for these, in a tenth of the time (it is taken at every slice of a run)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, dict):
-        return {k: _copied(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_copied(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_copied(v) for v in obj)
-    return obj
 
 
 def _clone(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -108,7 +100,7 @@ class Stepper:
             values={n: p.detach().clone() for n, p in params.items()},
             grads={n: _clone(p.grad) for n, p in params.items()},
             deltas=dict(self.deltas),  # never modified in place, only replaced
-            optimizer=_copied(b.optimizer.state_dict()) if b.optimizer else None,
+            optimizer=copy_optimizer_state(b.optimizer.state_dict()) if b.optimizer else None,
             analytic=self.analytic,  # replaced, never modified in place
             marks={
                 name: rec.mark(since.marks[name].length if same else None)  # type: ignore[union-attr]
@@ -129,7 +121,7 @@ class Stepper:
         if b.optimizer is not None and st.optimizer is not None:
             # a copy: load_state_dict may keep the very tensors it is given, and the
             # optimizer updates its state in place
-            b.optimizer.load_state_dict(_copied(st.optimizer))
+            b.optimizer.load_state_dict(copy_optimizer_state(st.optimizer))
         self.progress, self.deltas, self.analytic = st.progress, dict(st.deltas), st.analytic
         for name, recorder in b.series.items():
             recorder.reset_to(st.marks[name])
