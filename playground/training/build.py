@@ -27,8 +27,9 @@ from playground.training.transcript import Transcript
 class Caches:
     """What a snapshot needs that depends only on the build (filled in by ``capture``)."""
 
-    data_np: dict[str, np.ndarray | None] | None = None  # the data as numpy, for the fit view
+    data_np: dict[str, Any] | None = None  # the data as numpy (sampled), for the fit view
     line_x: torch.Tensor | None = None  # fit-view sample points, on the device
+    fit_x: torch.Tensor | None = None  # the training inputs the fit view draws, on the device
     grid: torch.Tensor | None = None  # decision-boundary lattice, on the device
     closed: tuple[Any, Any] | None = None  # (true parameters, least-squares optimum)
     device_label: str | None = None  # "cuda:0 NVIDIA H100 (80 GiB)": asked once
@@ -93,6 +94,7 @@ class Build:
             recorder.to(device)
         self.device = device
         self.caches.line_x = self.caches.grid = self.caches.device_label = None
+        self.caches.fit_x = None
         self.caches.test = self.caches.perm = None
 
 

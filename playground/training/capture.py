@@ -25,6 +25,7 @@ from playground.training.config import TrainConfig
 from playground.training.devices import describe
 from playground.training.models import compute_loss, predict_labels
 from playground.training.snapshot import (
+    FIT_POINTS,
     BestView,
     FitView,
     LossHistory,
@@ -157,14 +158,18 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _data_arrays(b: Build) -> dict[str, np.ndarray | None]:
+def _data_arrays(b: Build) -> dict[str, Any]:
     """Static per build: the data as numpy, and the lattice / sample points to evaluate."""
     ds = b.dataset
-    x, y = _readonly(ds.train.x.numpy().copy()), _readonly(ds.train.y.numpy().copy())
-    out: dict[str, np.ndarray | None] = {"x": x, "y": y, "val_x": None, "val_y": None}
+    n = len(ds.train.y)
+    stride = max(1, -(-n // FIT_POINTS))  # every stride-th point: at most FIT_POINTS
+    x, y = ds.train.x.numpy(), ds.train.y.numpy()
+    out: dict[str, Any] = {"x": _readonly(x[::stride].copy()), "y": _readonly(y[::stride].copy())}
+    out.update(n=n, stride=stride, val_x=None, val_y=None)
     if ds.val is not None:
-        out["val_x"] = _readonly(ds.val.x.numpy().copy())
-        out["val_y"] = _readonly(ds.val.y.numpy().copy())
+        vstride = max(1, -(-len(ds.val.y) // FIT_POINTS))
+        out["val_x"] = _readonly(ds.val.x.numpy()[::vstride].copy())
+        out["val_y"] = _readonly(ds.val.y.numpy()[::vstride].copy())
     d = x.shape[1]
     if d == 1 and ds.task == "regression":
         lo, hi = float(x.min()), float(x.max())
@@ -192,10 +197,20 @@ def fit_view(
         caches.data_np = _data_arrays(b)
     a = caches.data_np
     classify = b.dataset.task == "classification"
-    extra: dict[str, Any] = {}
-    later: dict[str, Callable[[], np.ndarray | None]] = {}
+    extra: dict[str, Any] = {"n_points": a["n"], "stride": a["stride"]}
+    later: dict[str, Callable[[], Any]] = {}
     with torch.no_grad():
-        out = b.model(b.x)
+        if a["stride"] == 1:
+            out = b.model(b.x)
+        else:  # the sample drawn; the wrong ones counted over the whole set
+            if caches.fit_x is None:
+                caches.fit_x = b.x[:: a["stride"]].contiguous()
+            out = b.model(caches.fit_x)
+            if classify and b.dataset.n_classes == 2:
+                p1 = _prob(cfg, b.model(b.x)).reshape(-1)
+                wrong = (p1 >= 0.5) != (b.y.reshape(-1) == 1)
+                count = host.add(wrong.sum())
+                later["n_wrong"] = lambda: int(count())
         pred = host.add(_prob(cfg, out) if classify else out)
         if a.get("line_x") is not None:
             lx = a["line_x"]

@@ -77,6 +77,12 @@ class FitView:
     sample points with the model (``line_y``), the true line and the least-squares line
     evaluated on them; for two-feature classifiers ``grid_p`` holds P(class 1) on the
     ``grid_x`` x ``grid_y`` lattice (rows follow ``grid_y``).
+
+    A training set of more than ``FIT_POINTS`` samples is drawn from an even sample of
+    its points (every ``stride``-th, in order): ``x``, ``y`` and ``pred`` are that
+    sample's, ``n_points`` counts the whole set and ``n_wrong`` the samples of the whole
+    set a two-class model gets wrong (None where it is not counted: regression, small
+    sets, whose wrong points are all drawn).
     """
 
     x: np.ndarray
@@ -91,6 +97,14 @@ class FitView:
     grid_x: np.ndarray | None = None
     grid_y: np.ndarray | None = None
     grid_p: np.ndarray | None = None
+    n_points: int = 0
+    stride: int = 1
+    n_wrong: int | None = None
+
+
+FIT_POINTS = 4096
+"""Training points a fit view holds at most: a scatter of more is a solid block on any
+terminal, and each snapshot would copy (and the screen compare) them all."""
 
 
 @dataclass(frozen=True)

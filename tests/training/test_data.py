@@ -207,3 +207,21 @@ def test_a_bad_value_deep_in_a_large_table_is_named_by_row_and_column(tmp_path):
     with pytest.raises(DataError) as info:
         data.read_csv(path, ["hours"], "score")
     assert "row 15001, column 'score'" in info.value.reason and "seven" not in info.value.reason
+
+
+def test_a_table_that_grew_after_it_was_read_is_parsed_from_the_bytes_read(tmp_path):
+    """The fast reader parses the open file by name (numpy reads that in large blocks);
+    if the file holds more rows than the bytes that were read, checked and counted, those
+    bytes are what is parsed."""
+    path = tmp_path / "grows.csv"
+    path.write_text("hours,score\n1,2\n3,4\n")
+    content = path.read_bytes()
+    with path.open("a") as fh:
+        fh.write("5,6\n7,8\n")
+    got = data._read_csv_fast(content, ["hours"], "score", str(path))
+    assert got is not None
+    assert got[0][:, 0].tolist() == [1.0, 3.0] and got[1].tolist() == [2.0, 4.0]
+    whole = data._read_csv_fast(path.read_bytes(), ["hours"], "score", str(path))
+    assert whole is not None and whole[1].tolist() == [2.0, 4.0, 6.0, 8.0]
+    gone = data._read_csv_fast(content, ["hours"], "score", str(tmp_path / "missing.csv"))
+    assert gone is not None and gone[1].tolist() == [2.0, 4.0]  # the name did not open

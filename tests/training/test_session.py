@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -710,3 +711,28 @@ def test_cuda_training_matches_the_cpu(presets, name):
         np.testing.assert_allclose(pb.value, pa.value, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(pb.grad, pa.grad, rtol=1e-5, atol=1e-5)
     assert b.batch_loss == pytest.approx(a.batch_loss, rel=1e-5, abs=1e-6)
+
+
+def test_a_large_training_set_reaches_the_fit_view_as_an_even_sample(tmp_path):
+    """More training points than a fit view holds: every k-th point is drawn with the
+    model's output on it (a plain forward pass), and the wrong ones are counted over
+    the whole set."""
+    from playground.training.presets import load_preset
+    from playground.training.snapshot import FIT_POINTS
+
+    text = (Path(__file__).parents[2] / "presets" / "tfp-xor.toml").read_text()
+    path = tmp_path / "big-xor.toml"
+    path.write_text(text.replace("n = 400", "n = 13000"))
+    s = Session(load_preset(path), device="cpu")
+    s.run(30)
+    fit = s.snapshot().fit
+    x, y = s.build.dataset.train.x, s.build.dataset.train.y
+    stride = -(-len(y) // FIT_POINTS)
+    assert stride > 1 and fit.n_points == len(y) and fit.stride == stride
+    np.testing.assert_array_equal(fit.x, x[::stride].numpy())
+    np.testing.assert_array_equal(fit.y, y[::stride].numpy())
+    with torch.no_grad():
+        p = torch.sigmoid(s.model(x)).reshape(-1)
+    np.testing.assert_allclose(fit.pred.reshape(-1), p[::stride].numpy(), atol=1e-6)
+    assert fit.n_wrong == int(((p >= 0.5) != (y == 1)).sum())
+    assert fit.val_x is not None and len(fit.val_y) == len(s.build.dataset.val.y)

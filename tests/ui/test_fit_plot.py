@@ -162,3 +162,22 @@ async def test_no_snapshot_yet_is_an_empty_plot() -> None:
         await pilot.pause()
         assert plot.kind == "" and plot.plt.monitor.x == []
         assert "no data to draw yet" in plot.render().plain
+
+
+async def test_a_sampled_set_says_so_and_counts_its_wrong_points_over_the_whole_set() -> None:
+    """A training set larger than the fit view holds arrives as an even sample: the title
+    says how much of it is drawn, and the misclassified count is the engine's, over all
+    points, not the sample's."""
+    base = snapshot("noisy-line", steps=1)
+    fit = half_plane_fit()
+    wrong_pred = fit.pred.copy()
+    wrong_pred[0] = 0.9  # one drawn point on the wrong side
+    fit = dataclasses.replace(fit, pred=wrong_pred, n_points=5000, stride=1000, n_wrong=42)
+    snap = dataclasses.replace(base, task="classification", fit=fit, train_accuracy=0.9916)
+    app = FitApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        plot = app.query_one(FitPlot)
+        plot.update_snapshot(snap)
+        await pilot.pause()
+        assert "misclassified (42)" in series(plot)
+        assert "1 in 1,000 of 5,000 points" in plot.render().plain

@@ -48,7 +48,8 @@ class Coaching:
 
     def show(self, ex: Explanation) -> None:
         self.panel.add(ex)
-        self.screen.query_one("#explain-line", Static).update(one_line(ex))
+        # one line, its height fixed: no layout for it
+        self.screen.query_one("#explain-line", Static).update(one_line(ex), layout=False)
         self.lesson = ex.lesson.title if ex.lesson is not None else None
         app = self.screen.app
         for c in ex.cautions:

@@ -13,9 +13,10 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-SHOWN_ENTRIES = 40  # older entries stay in the export; the panel keeps the tail (each
-# action re-renders the older entries it shows: with 200, after 100 presses of z at
-# 120x40 a key took 67 ms to reach the terminal at p95, with 40 it takes 43 ms)
+SHOWN_ENTRIES = 16  # older entries stay in the export; the panel keeps the tail (each
+# action re-renders the older entries it shows. At 120x40 on a 2-CPU machine, keys to
+# the terminal at p95, two runs each: z 52 / 46 ms with 40 entries, 38 / 39 ms with 16;
+# b 49 / 64 ms with 40, 47 / 47 ms with 16)
 EMPTY = "# nothing yet: press f, b, z, s or n"
 
 

@@ -162,6 +162,7 @@ class FitPlot(FastPlotextPlot):
             fit.x is old.x
             and fit.y is old.y
             and (fit.closed_y is None) == (old.closed_y is None)
+            and fit.n_wrong == old.n_wrong
             and np.array_equal(fit.pred, old.pred, equal_nan=True)
         )
 
@@ -185,6 +186,9 @@ class FitPlot(FastPlotextPlot):
         else:
             self.kind = fit_kind(fit)
             getattr(self, f"_draw_{self.kind}")(fit)
+            if fit.stride > 1:  # a large set: the engine sent an even sample of it
+                drawn = f"1 in {fit.stride:,} of {fit.n_points:,} points"
+                self.note = f"{self.note}, {drawn}" if self.note else drawn
             parts = _title_parts(snapshot)
             if self.note:  # after the loss, before the step: it must not be cut first
                 parts.insert(len(parts) - 1, self.note)
@@ -269,7 +273,7 @@ class FitPlot(FastPlotextPlot):
         classes = np.unique(labels)[: len(_CLASS_MARKERS)]
         legend = ["model says 0", "model says 1", *(f"class {c}" for c in classes)]
         if wrong.any():
-            legend.append(f"misclassified ({int(wrong.sum())})")
+            legend.append(f"misclassified ({_wrong_count(fit, wrong)})")
         # Canvas cells: the figure less the y tick labels and the two axis lines across,
         # less the title, frame, x ticks and (when named) x axis rows down (plotext's).
         rows = self.plot_height(legend) - (5 if self.size.height >= TALL else 4)
@@ -318,7 +322,7 @@ class FitPlot(FastPlotextPlot):
                 x1,
                 x2,
                 marker=MISCLASSIFIED,
-                label=f"misclassified ({int(wrong.sum())})",
+                label=f"misclassified ({_wrong_count(fit, wrong)})",
                 color=self._colour("error"),
                 style="bold",
             )
@@ -378,6 +382,12 @@ def _classes(fit: FitView) -> tuple[np.ndarray, np.ndarray]:
     if len(pred) != len(labels) or labels.max(initial=0) > 1:
         return labels, np.zeros(len(labels), dtype=bool)  # not a two-class probability
     return labels, (pred >= 0.5) != (labels == 1)
+
+
+def _wrong_count(fit: FitView, wrong: np.ndarray) -> int:
+    """The points the model gets wrong: of the whole set where the engine counted them
+    (a large set, drawn from a sample), else of the points drawn (all of them)."""
+    return fit.n_wrong if fit.n_wrong is not None else int(wrong.sum())
 
 
 def _title_parts(snapshot: Snapshot) -> list[str]:
