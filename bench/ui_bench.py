@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import resource
 import statistics
 import time
 from typing import Any
@@ -125,10 +124,15 @@ async def plot_render_ms(
     return out
 
 
-def _rss_kib() -> int:
+def _rss_kib(field: str = "VmRSS") -> int:
+    """This process's resident set in KiB: now (VmRSS) or at its peak (VmHWM).
+
+    The peak is read here, not from ``getrusage``: Linux carries ``ru_maxrss`` over an
+    exec, so a process started by a large one (bench/run.py after its other measures)
+    would report its parent's size as its own peak."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
@@ -144,7 +148,7 @@ async def memory_after(preset: str, steps: int) -> dict[str, float]:
         while not (app.snapshot.step >= steps and not app.running):  # polled slowly: a
             await pilot.pause(0.5)  # busy poll would take the GIL from the training thread
         await pilot.pause(0.5)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = _rss_kib("VmHWM")
     return {"start_mib": start / 1024, "peak_mib": peak / 1024, "ratio": peak / max(start, 1)}
 
 
