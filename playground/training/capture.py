@@ -158,16 +158,21 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _stride(n: int) -> int:
+    """A fit view draws every k-th of ``n`` points, k this: at most ``FIT_POINTS`` points."""
+    return max(1, -(-n // FIT_POINTS))
+
+
 def _data_arrays(b: Build) -> dict[str, Any]:
     """Static per build: the data as numpy, and the lattice / sample points to evaluate."""
     ds = b.dataset
     n = len(ds.train.y)
-    stride = max(1, -(-n // FIT_POINTS))  # every stride-th point: at most FIT_POINTS
+    stride = _stride(n)
     x, y = ds.train.x.numpy(), ds.train.y.numpy()
     out: dict[str, Any] = {"x": _readonly(x[::stride].copy()), "y": _readonly(y[::stride].copy())}
     out.update(n=n, stride=stride, val_x=None, val_y=None)
     if ds.val is not None:
-        vstride = max(1, -(-len(ds.val.y) // FIT_POINTS))
+        vstride = _stride(len(ds.val.y))
         out["val_x"] = _readonly(ds.val.x.numpy()[::vstride].copy())
         out["val_y"] = _readonly(ds.val.y.numpy()[::vstride].copy())
     d = x.shape[1]

@@ -187,7 +187,7 @@ class FitPlot(FastPlotextPlot):
             self.kind = fit_kind(fit)
             getattr(self, f"_draw_{self.kind}")(fit)
             if fit.stride > 1:  # a large set: the engine sent an even sample of it
-                drawn = f"1 in {fit.stride:,} of {fit.n_points:,} points"
+                drawn = f"1 in {fit.stride:,} drawn"  # short: the title drops what overflows
                 self.note = f"{self.note}, {drawn}" if self.note else drawn
             parts = _title_parts(snapshot)
             if self.note:  # after the loss, before the step: it must not be cut first
