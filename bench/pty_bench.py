@@ -21,6 +21,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+# A measured app leaves no autosave behind in the user's state directory.
+QUIET = {"PLAYGROUND_NO_AUTOSAVE": "1"}
+
 # The footer's key labels are in the very first frame the app paints.
 FIRST_FRAME = re.compile(rb"forward|loading torch")
 
@@ -86,7 +89,7 @@ def first_frame_seconds(preset: str, repeats: int = 3) -> float:
     """Process start -> first frame with the app's own text on the terminal."""
     times = []
     for _ in range(repeats):
-        app = spawn(["-m", "playground", preset, "--device", "cpu"])
+        app = spawn(["-m", "playground", preset, "--device", "cpu"], env=QUIET)
         seen = b""
         t_first = None
         deadline = time.perf_counter() + 60
@@ -108,7 +111,7 @@ def bytes_per_second(preset: str, seconds: float, fps: float | None = None) -> t
     args = ["-m", "playground", preset, "--device", "cpu", "--max-steps", "100000000"]
     if fps:
         args += ["--fps", str(fps)]
-    app = spawn(args)
+    app = spawn(args, env=QUIET)
     seen = b""
     deadline = time.perf_counter() + 60
     while time.perf_counter() < deadline and b"idle" not in seen:
@@ -173,7 +176,7 @@ def key_to_screen(
     """Key written to the terminal -> the frame showing its effect decoded on the screen,
     in milliseconds (p50 / p95). ``b``: the backward column counts one more; ``z`` (after
     a ``b``): it says zeroed; ``n``: the status bar shows the next step."""
-    env = {"PLAYGROUND_NO_AUTOSAVE": "1", "TEXTUAL_ANIMATIONS": "none"}
+    env = {**QUIET, "TEXTUAL_ANIMATIONS": "none"}
     app = spawn(["-m", "playground", preset, "--device", "cpu"], cols, rows, env)
     screen = Screen(app, cols, rows)
     try:
