@@ -114,16 +114,17 @@ def main() -> int:
     # optimizer, validation each epoch where the preset has a validation set. The app's
     # runner sets its own thread count (one core left to the UI), which threads started
     # later inherit, so the default is set again before every bare or headless measure.
-    def bare_rate(preset: str) -> float:
+    def headless(preset: str) -> dict[str, float]:
         torch.set_num_threads(default_threads)
-        return engine_bench.compare(preset, "cpu", 200 if q else 2000, 2 if q else 5)["bare"]
+        return engine_bench.compare(preset, "cpu", 200 if q else 2000, 2 if q else 5)
 
     for preset in ("noisy-line", "xor", "spiral"):
-        bare = bare_rate(preset)
+        before = headless(preset)
         stats: dict[str, float] = {}
         app_rate = ui_bench.run(ui_bench.app_throughput(preset, 1.0 if q else 5.0, stats))
         runner_threads = _threads_of_a_new_thread()  # what the runner set
-        bare = (bare + bare_rate(preset)) / 2
+        r = headless(preset)  # after the app: the headless row's numbers too
+        bare = (before["bare"] + r["bare"]) / 2
         add(
             "3",
             f"run mode with the app vs bare loop ({preset}, CPU)",
@@ -138,8 +139,6 @@ def main() -> int:
             "-",
             None,
         )
-        torch.set_num_threads(default_threads)
-        r = engine_bench.compare(preset, "cpu", 200 if q else 2000, 2 if q else 5)
         add(
             "3",
             f"  headless Session.run vs bare loop ({preset}, CPU)",

@@ -79,10 +79,18 @@ def _scalar(get: Callable[[], np.ndarray | None]) -> float | None:
     return None if a is None else float(a)
 
 
-def _metrics(b: Build, cfg: TrainConfig, host: _Host, x: torch.Tensor, y: torch.Tensor) -> Any:
-    """Loss and (for classifiers) accuracy on a whole split, left on the device."""
+def _metrics(
+    b: Build,
+    cfg: TrainConfig,
+    host: _Host,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    out: torch.Tensor | None = None,
+) -> Any:
+    """Loss and (for classifiers) accuracy on a whole split, left on the device (``out``:
+    the model's output on ``x`` when it is at hand)."""
     with torch.no_grad():
-        out = b.model(x)
+        out = b.model(x) if out is None else out
         loss = host.add(compute_loss(cfg.loss, out, y).float())
         acc = None
         if b.dataset.task == "classification":
@@ -195,8 +203,10 @@ def _prob(cfg: TrainConfig, out: torch.Tensor) -> torch.Tensor:
 
 
 def fit_view(
-    b: Build, cfg: TrainConfig, host: _Host, truth: Any, closed: Any
+    b: Build, cfg: TrainConfig, host: _Host, truth: Any, closed: Any, train_out: torch.Tensor
 ) -> Callable[[], FitView]:
+    """The fit view, its arrays fetched with the snapshot's (``train_out``: the model's
+    output on the whole training set, which the train metrics use too)."""
     caches = b.caches
     if caches.data_np is None:
         caches.data_np = _data_arrays(b)
@@ -206,13 +216,13 @@ def fit_view(
     later: dict[str, Callable[[], Any]] = {}
     with torch.no_grad():
         if a["stride"] == 1:
-            out = b.model(b.x)
+            out = train_out
         else:  # the sample drawn; the wrong ones counted over the whole set
             if caches.fit_x is None:
                 caches.fit_x = b.x[:: a["stride"]].contiguous()
             out = b.model(caches.fit_x)
             if classify and b.dataset.n_classes == 2:
-                p1 = _prob(cfg, b.model(b.x)).reshape(-1)
+                p1 = _prob(cfg, train_out).reshape(-1)
                 wrong = (p1 >= 0.5) != (b.y.reshape(-1) == 1)
                 count = host.add(wrong.sum())
                 later["n_wrong"] = lambda: int(count())
@@ -265,7 +275,9 @@ def snapshot_of(
         (n, p, host.add(p), host.add(p.grad), host.add(deltas[n]))
         for n, p in b.model.params.items()
     ]
-    train = _metrics(b, cfg, host, b.x, b.y)
+    with torch.no_grad():
+        train_out = b.model(b.x)  # for the train metrics and the fit view: one pass
+    train = _metrics(b, cfg, host, b.x, b.y, train_out)
     val = _metrics(b, cfg, host, *b.val) if b.val is not None else (None, None)
     test = b.dataset.test
     test_loss = None
@@ -288,7 +300,7 @@ def snapshot_of(
         b.caches.closed = true_and_closed_form(b, cfg)
     truth, closed = b.caches.closed
     optimizer = optimizer_view(b, cfg, host)
-    fit = fit_view(b, cfg, host, truth, closed)
+    fit = fit_view(b, cfg, host, truth, closed, train_out)
     host.fetch()  # the one transfer
     linear = b.model.is_linear
     params = tuple(
