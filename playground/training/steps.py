@@ -22,6 +22,7 @@ from playground.training import analytic
 from playground.training.build import Build, ctx_of
 from playground.training.code import Ctx
 from playground.training.config import TrainConfig
+from playground.training.fast_calls import Calls, calls_for, ordinary
 from playground.training.fast_update import fast_update
 from playground.training.models import compute_loss, predict_labels
 from playground.training.param_path import path_of, restore_path, start_path
@@ -289,21 +290,24 @@ class Stepper:
         if validate is not None:
             validate(step, epoch)
 
-    def _validator(self) -> Callable[[int, int], None] | None:
+    def _validator(self, calls: Calls | None = None) -> Callable[[int, int], None] | None:
         """The validation phase, as the course's loop has it, with its tensors and
         settings looked up once (the fast path calls it every epoch): the loss averaged
         over the validation mini-batches and the accuracy, on the validation curves; the
         parameters kept if the loss is the best so far. All on the device (no host
-        sync). None without a validation set."""
+        sync). None without a validation set. ``calls``: the forward and loss to use
+        (default: ``model(x)`` and ``compute_loss``)."""
         b = self.build
         if b.val is None:
             return None
+        calls = calls or ordinary(b.model, self.cfg.loss)
+        forward, loss_of = calls.forward, calls.loss
         x, y = b.val
         n = len(x)
         size = self.cfg.batch_size or n
         chunks = [(x[i : i + size], y[i : i + size]) for i in range(0, n, size)]
         classify = b.dataset.task == "classification"  # accuracy only where it means one
-        loss_name, model, history = self.cfg.loss, b.model, b.history
+        loss_name, history = self.cfg.loss, b.history
         record_val, record_acc = b.val_history.record, b.series["val_acc"].record
         keep = self._keep_if_best
 
@@ -311,8 +315,8 @@ class Stepper:
             with torch.no_grad():
                 total = correct = None
                 for xv, yv in chunks:
-                    out = model(xv)
-                    loss = compute_loss(loss_name, out, yv)
+                    out = forward(xv)
+                    loss = loss_of(out, yv)
                     total = loss if total is None else total + loss
                     if classify:
                         hits = (predict_labels(loss_name, out) == yv).sum()
@@ -390,7 +394,10 @@ class Stepper:
             self.progress.epochs_done,
             self.progress.epoch_mark,
         )
-        validate = self._validator()
+        # model(x), the loss and backward() as the ops they end in (the same numbers)
+        calls = calls_for(model, loss_name, b.x, b.y)
+        forward, loss_of, backward = calls.forward, calls.loss, calls.backward
+        validate = self._validator(calls)
         # the micro-batches in order, as views made once each (reshuffled ones are
         # gathered afresh every step: they are copies, one epoch of them a dataset's worth)
         views: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_batches
@@ -420,8 +427,8 @@ class Stepper:
                     if pair is None:
                         pair = views[cursor % n_batches] = self._batch(cursor)
                     xb, yb = pair
-                loss = compute_loss(loss_name, model(xb), yb)
-                (loss / scale if scale != 1 else loss).backward()
+                loss = loss_of(forward(xb), yb)
+                backward(loss / scale if scale != 1 else loss)
                 record(loss, step, KIND_TRAIN)
                 cursor += 1
                 samples += xb.shape[0]

@@ -4,6 +4,7 @@ the runner goes on taking commands."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import queue
 import time
@@ -78,23 +79,31 @@ class _Boom(torch.autograd.Function):
 
 
 class Injector:
-    """Patches the session's loss so that the backward of its N-th call (from when it is
-    armed) raises. Arming happens on the runner thread, through a Call (outside the
-    session's transaction: the counters here are the test's, not the session's)."""
+    """Patches the session's loss - that of single steps and that of run mode's fast
+    steps - so that the backward of its N-th call (from when it is armed) raises. Arming
+    happens on the runner thread, through a Call (outside the session's transaction: the
+    counters here are the test's, not the session's)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
         self.fail_at: int | None = None
-        original = steps_module.compute_loss
+        original, original_calls = steps_module.compute_loss, steps_module.calls_for
 
-        def loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            value = original(name, out, y)
+        def counted(value: torch.Tensor) -> torch.Tensor:
             self.calls += 1
             if self.fail_at is not None and self.calls == self.fail_at:
                 return _Boom.apply(value)
             return value
 
+        def loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return counted(original(name, out, y))
+
+        def calls_for(*args: Any) -> Any:
+            calls = original_calls(*args)
+            return dataclasses.replace(calls, loss=lambda out, y: counted(calls.loss(out, y)))
+
         monkeypatch.setattr(steps_module, "compute_loss", loss)
+        monkeypatch.setattr(steps_module, "calls_for", calls_for)
 
     def arm(self, nth: int) -> Call:
         def fn(_s: Any) -> None:
