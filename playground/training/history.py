@@ -20,13 +20,26 @@ _DEVICE_CHUNK = 1024
 
 
 class _Column:
-    """A growable host array whose published prefix is never modified."""
+    """A growable host array whose published prefix is never modified.
+
+    An integer column starts narrow (int32: step counts and indices of any session shorter
+    than 2**31 steps, half the memory of int64) and is widened to int64, once, by the
+    first value that does not fit; arrays handed out before keep their own dtype."""
 
     def __init__(self, dtype: np.dtype | type) -> None:
         self._data = np.empty(256, dtype=dtype)
         self.n = 0
 
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
     def extend(self, values: np.ndarray) -> None:
+        values = np.asarray(values)
+        if len(values) and self._data.dtype.kind == "i" and values.dtype.kind in "iu":
+            info = np.iinfo(self._data.dtype)
+            if values.min() < info.min or values.max() > info.max:
+                self._data = self._data.astype(np.int64)  # a new array: views keep theirs
         need = self.n + len(values)
         if need > len(self._data):
             grown = np.empty(max(need, 2 * len(self._data)), dtype=self._data.dtype)
@@ -72,7 +85,7 @@ class Recorder:
         self._staged: list[torch.Tensor] = []
         self._staged_meta: list[tuple[int, int]] = []
         self.loss = _Column(np.float32)
-        self.step = _Column(np.int64)
+        self.step = _Column(np.int32)  # widened to int64 past 2**31 - 1
         self.tag = _Column(tag_dtype)
 
     def __len__(self) -> int:
@@ -94,15 +107,15 @@ class Recorder:
         self._staged.clear()
         meta = np.asarray(self._staged_meta, dtype=np.int64)
         self.step.extend(meta[:, 0])
-        self.tag.extend(meta[:, 1].astype(self.tag._data.dtype))
+        self.tag.extend(meta[:, 1])
         self._staged_meta.clear()
 
     def extend(self, loss: np.ndarray, step: np.ndarray, tag: np.ndarray) -> None:
         """Append host arrays (a saved or recovered history)."""
         self.flush()
         self.loss.extend(np.asarray(loss, dtype=np.float32))
-        self.step.extend(np.asarray(step, dtype=np.int64))
-        self.tag.extend(np.asarray(tag).astype(self.tag._data.dtype))
+        self.step.extend(np.asarray(step))
+        self.tag.extend(np.asarray(tag))
 
     def truncate(self, n: int) -> None:
         self.flush()

@@ -44,6 +44,8 @@ def _members(fh: io.BufferedReader, limit: int) -> dict[str, np.ndarray]:
         raise NpzError("not a playground session file (.npz): it looks like a pickle, never loaded")
     try:
         archive = zipfile.ZipFile(fh)
+    except NotImplementedError as exc:  # e.g. a "zip version needed" byte that is off
+        raise NpzError(f"corrupt archive ({exc})") from exc
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise NpzError("not a playground session file (.npz)") from exc
     with archive:

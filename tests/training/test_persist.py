@@ -302,6 +302,17 @@ def test_a_corrupted_file_is_refused(saved: Path, tmp_path: Path) -> None:
         # a flip inside a float's bytes can load fine: that is not a crash either
 
 
+def test_a_zip_needing_a_newer_zip_version_is_refused(saved: Path, tmp_path: Path) -> None:
+    """One byte off in the central directory's "version needed to extract" (zipfile raises
+    NotImplementedError for it): a SessionFileError naming the file, not a crash."""
+    raw = bytearray(saved.read_bytes())
+    at = raw.index(b"PK\x01\x02") + 6  # the first member's entry: version needed
+    raw[at] = 0xFF
+    bad = tmp_path / "newer.npz"
+    bad.write_bytes(bytes(raw))
+    _refused(bad, "corrupt archive")
+
+
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     """A session file that is not there: SessionFileError naming it."""
     _refused(tmp_path / "nope.npz", "cannot read")
