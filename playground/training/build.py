@@ -35,6 +35,7 @@ class Caches:
     device_label: str | None = None  # "cuda:0 NVIDIA H100 (80 GiB)": asked once
     test: tuple[torch.Tensor, torch.Tensor] | None = None  # the test split, on the device
     perm: tuple[int, torch.Tensor] | None = None  # (epoch, its sample order on the device)
+    evaluated: Any = None  # capture's last evaluation and the parameters it was made at
 
 
 @dataclass(eq=False)
@@ -95,7 +96,7 @@ class Build:
         self.device = device
         self.caches.line_x = self.caches.grid = self.caches.device_label = None
         self.caches.fit_x = None
-        self.caches.test = self.caches.perm = None
+        self.caches.test = self.caches.perm = self.caches.evaluated = None
 
 
 def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
@@ -121,8 +122,8 @@ def make_build(preset: Preset, cfg: TrainConfig, device: torch.device) -> Build:
         val=(ds.val.x.to(device), ds.val.y.to(device)) if ds.val is not None else None,
         series={
             "batch": Recorder(device, np.int8),
-            "val": Recorder(device, np.int64),
-            "val_acc": Recorder(device, np.int64),
+            "val": Recorder(device, np.int32),  # widened past 2**31 - 1
+            "val_acc": Recorder(device, np.int32),
         },
         transcript=Transcript(_setup(preset, cfg, model, ds, x, y, device)),
         order=EpochOrder(len(x), cfg.seed),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -275,20 +276,11 @@ def snapshot_of(
         (n, p, host.add(p), host.add(p.grad), host.add(deltas[n]))
         for n, p in b.model.params.items()
     ]
-    with torch.no_grad():
-        train_out = b.model(b.x)  # for the train metrics and the fit view: one pass
-    train = _metrics(b, cfg, host, b.x, b.y, train_out)
-    val = _metrics(b, cfg, host, *b.val) if b.val is not None else (None, None)
-    test = b.dataset.test
-    test_loss = None
-    if test is not None:
-        xt, yt = b.caches.test or (test.x.to(b.device), test.y.to(b.device))
-        b.caches.test = (xt, yt)
-        test_loss = _metrics(b, cfg, host, xt, yt)[0]
-    prediction = None
+    if b.caches.closed is None:
+        b.caches.closed = true_and_closed_form(b, cfg)
+    truth, closed = b.caches.closed
     at = b.preset.predict_at
-    if at is not None:
-        prediction = host.add(output_at(b, cfg, at))
+    evaluation = _evaluation(b, cfg, host, truth, closed)
     best = None
     if best_state is not None:
         best = (
@@ -296,12 +288,9 @@ def snapshot_of(
             host.add(best_state.val_loss),
             {n: host.add(t) for n, t in best_state.values.items()},
         )
-    if b.caches.closed is None:
-        b.caches.closed = true_and_closed_form(b, cfg)
-    truth, closed = b.caches.closed
     optimizer = optimizer_view(b, cfg, host)
-    fit = fit_view(b, cfg, host, truth, closed, train_out)
     host.fetch()  # the one transfer
+    ev = evaluation()
     linear = b.model.is_linear
     params = tuple(
         ParamView(
@@ -338,10 +327,10 @@ def snapshot_of(
         params=params,
         optimizer=optimizer(),
         batch_loss=float(loss[-1]) if len(loss) else None,
-        train_loss=_scalar(train[0]),
-        val_loss=_scalar(val[0]) if val[0] else None,
-        train_accuracy=_scalar(train[1]) if train[1] else None,
-        val_accuracy=_scalar(val[1]) if val[1] else None,
+        train_loss=ev.train_loss,
+        val_loss=ev.val_loss,
+        train_accuracy=ev.train_accuracy,
+        val_accuracy=ev.val_accuracy,
         history=LossHistory(loss, step, kind, val_loss, val_step, val_index, val_acc),
         true_params=truth,
         closed_form=closed,
@@ -351,15 +340,94 @@ def snapshot_of(
         redo_depth=redo[0],
         undo_label=undo[1],
         redo_label=redo[1],
-        fit=fit(),
+        fit=ev.fit,
         best=None
         if best is None
         else BestView(int(best[0]()), float(best[1]()), {n: g() for n, g in best[2].items()}),
-        test_loss=_scalar(test_loss) if test_loss else None,
+        test_loss=ev.test_loss,
         prediction=None
-        if prediction is None or at is None
-        else Prediction(at, float(prediction()), least_squares_at(closed, at)),
+        if ev.prediction is None or at is None
+        else Prediction(at, ev.prediction, least_squares_at(closed, at)),
     )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What a snapshot shows that depends on the parameters' values alone: the model
+    evaluated on the splits, the fit view, the prediction at the preset's point."""
+
+    train_loss: float | None
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    test_loss: float | None
+    prediction: float | None
+    fit: FitView
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """An ``Evaluation`` and the parameters it was made at (one flat copy, on the device)."""
+
+    at: torch.Tensor
+    loss: str
+    value: Evaluation
+
+
+def _flat_params(b: Build) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([p.detach().reshape(-1) for p in b.model.params.values()])
+
+
+def _evaluation(
+    b: Build, cfg: TrainConfig, host: _Host, truth: Any, closed: Any
+) -> Callable[[], Evaluation]:
+    """The evaluation at the parameters as they are now: the last one again when they
+    have not changed since it was made (compared value for value, so a write through
+    ``.data`` or ``set_params_at`` is seen), else one forward pass per split, its results
+    fetched with the snapshot's. After ``z``, ``b``, an undo of either or a setting that
+    changes no parameter, a data set of a million rows costs no pass over it."""
+    flat = _flat_params(b)
+    last = b.caches.evaluated
+    if (
+        last is not None
+        and last.loss == cfg.loss
+        and last.at.shape == flat.shape
+        and last.at.dtype == flat.dtype
+        and last.at.device == flat.device
+        and torch.equal(last.at, flat)
+    ):
+        return lambda: last.value
+    with torch.no_grad():
+        train_out = b.model(b.x)  # for the train metrics and the fit view: one pass
+    train = _metrics(b, cfg, host, b.x, b.y, train_out)
+    val = _metrics(b, cfg, host, *b.val) if b.val is not None else (None, None)
+    test = b.dataset.test
+    test_loss = None
+    if test is not None:
+        xt, yt = b.caches.test or (test.x.to(b.device), test.y.to(b.device))
+        b.caches.test = (xt, yt)
+        test_loss = _metrics(b, cfg, host, xt, yt)[0]
+    prediction = None
+    at = b.preset.predict_at
+    if at is not None:
+        prediction = host.add(output_at(b, cfg, at))
+    fit = fit_view(b, cfg, host, truth, closed, train_out)
+
+    def finish() -> Evaluation:
+        value = Evaluation(
+            train_loss=_scalar(train[0]),
+            train_accuracy=_scalar(train[1]) if train[1] else None,
+            val_loss=_scalar(val[0]) if val[0] else None,
+            val_accuracy=_scalar(val[1]) if val[1] else None,
+            test_loss=_scalar(test_loss) if test_loss else None,
+            prediction=None if prediction is None else float(prediction()),
+            fit=fit(),
+        )
+        b.caches.evaluated = _Evaluated(flat, cfg.loss, value)
+        return value
+
+    return finish
 
 
 def output_at(b: Build, cfg: TrainConfig, at: tuple[float, ...]) -> torch.Tensor:
